@@ -1,0 +1,23 @@
+# Thin entry points: the work is in scripts/ and the provsec CLI.
+.PHONY: demo test lint bench lab-up lab-down bootstrap
+
+bootstrap:
+	@scripts/bootstrap
+
+demo: bootstrap
+	@scripts/demo
+
+test: bootstrap
+	@scripts/test
+
+lint: bootstrap
+	@scripts/lint
+
+bench: bootstrap
+	@.venv/bin/python bench/lab_up.py
+
+lab-up: bootstrap
+	@.venv/bin/provsec lab up --profile $${PROFILE:-province}
+
+lab-down: bootstrap
+	@.venv/bin/provsec lab down

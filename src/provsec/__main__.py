@@ -1,0 +1,5 @@
+import sys
+
+from provsec.cli import main
+
+sys.exit(main())

@@ -40,8 +40,8 @@ def foreign_netns() -> Iterator[str]:
     subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
-        for cmd in (["link", "add", "ovl0", "type", "veth", "peer", "name", "ovl1"], ["addr", "add", "198.18.0.77/24", "dev", "ovl0"],
-                    ["link", "set", "ovl0", "up"]):
+        for cmd in (["link", "add", "ovl0", "type", "veth", "peer", "name", "ovl1"],
+                    ["addr", "add", "198.18.0.77/24", "dev", "ovl0"], ["link", "set", "ovl0", "up"]):
             subprocess.run(["ip", "-n", name, *cmd], check=True)
         yield name
     finally:

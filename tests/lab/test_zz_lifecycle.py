@@ -102,3 +102,19 @@ def test_up_clears_the_leftovers_of_a_killed_up() -> None:
     finally:
         subprocess.run([PROVSEC, "lab", "down"], capture_output=True, timeout=120, check=False)
     assert leftovers() == NOTHING
+
+
+def test_trixie_hosts_boot_and_take_packages_through_the_proxy() -> None:
+    lab = Lab()
+    lab.up("minimal", "trixie", REPO / "inventory" / "lab")
+    try:
+        res = lab.ssh("host1", "cat /etc/os-release; systemctl is-system-running --wait; "
+                               "sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hello >/dev/null "
+                               "&& /usr/bin/hello", timeout=600)
+        assert res.returncode == 0, res.stderr
+        assert 'VERSION_CODENAME=trixie' in res.stdout
+        assert "running" in res.stdout.split()
+        assert "Hello, world!" in res.stdout
+    finally:
+        lab.down()
+    assert leftovers() == NOTHING

@@ -7,6 +7,7 @@ reach. Without remapping, acng fetches from the mirror the hosts' sources name, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -70,10 +71,8 @@ def stop(state_dir: Path) -> int:
     pids: set[int] = set()
     pidfile = _pidfile(state_dir)
     if pidfile.exists():
-        try:
+        with contextlib.suppress(ValueError):
             pids.add(int(pidfile.read_text()))
-        except ValueError:
-            pass
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -102,7 +101,5 @@ def stop(state_dir: Path) -> int:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

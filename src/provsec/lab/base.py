@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from provsec.errors import CommandError, InputError
+from provsec.errors import InputError
 from provsec.lab.topology import ADMIN_USER, APT_PROXY_PORT, CONTROL_ADDR, RELEASES
 from provsec.proc import run
 
@@ -143,10 +143,7 @@ def _customise(root: Path, release: str, mirror: Mirror) -> None:
     legacy = etc / "apt" / "sources.list"
     if legacy.exists():
         legacy.unlink()
-    try:
-        _chroot(root, "apt-get", "update", "-qq")
-    except CommandError:
-        pass  # lists are a convenience: hosts can still `apt-get update` through the proxy
+    _chroot(root, "apt-get", "update", "-qq")  # hosts can install at once; they refresh through the proxy
     (etc / "apt" / "apt.conf.d" / "01provsec-lab-proxy").write_text(
         "# The lab's hosts reach packages only through the apt proxy on the control node.\n"
         f'Acquire::http::Proxy "http://{CONTROL_ADDR}:{APT_PROXY_PORT}";\n'

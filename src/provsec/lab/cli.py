@@ -42,7 +42,7 @@ def register(sub: Any) -> None:
 
 def _up(args: argparse.Namespace) -> int:
     Lab().up(args.profile, args.release, args.inventory_dir)
-    print(f"lab is up; tear it down with: provsec lab down   (or: make lab-down)")
+    print("lab is up; tear it down with: provsec lab down   (or: make lab-down)")
     return 0
 
 
@@ -60,8 +60,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"no lab is up (leftover host processes: {st['leftover_processes']})")
         return 1
     print(f"{st['profile']} lab on Debian {st['release']}; inventory {st['inventory']}")
-    rows = st["hosts"]
-    assert isinstance(rows, list)
+    rows: list[dict[str, Any]] = st["hosts"]  # type: ignore[assignment]
     for row in rows:
         state = "up" if row["running"] and row["ssh"] else ("booting" if row["running"] else "DOWN")
         print(f"  {row['host']:<8} {row['address']:<14} {state:<8} {','.join(row['groups'])}")
@@ -73,7 +72,7 @@ def _ssh(args: argparse.Namespace) -> int:
     command = [c for c in args.command if c != "--"]
     if sys.stdin.isatty() and not command:
         argv.insert(1, "-t")
-    os.execvp(argv[0], [*argv, *command])
+    os.execvp(argv[0], [*argv, *command])  # noqa: S606 - argv list, no shell: become the ssh session
 
 
 def _reset(args: argparse.Namespace) -> int:

@@ -210,8 +210,9 @@ class Lab:
     def _prepare(self, prof: Profile, h: HostSpec, base_dir: Path) -> str:
         hosts.generate_host_keys(self.paths.hostkeys(h.name), h.name)
         self.paths.log(h.name).parent.mkdir(parents=True, exist_ok=True)
-        mid = hosts.prepare_upper(prof, h, base_dir, self.paths.upper(h.name), self.paths.hostkeys(h.name),
-                                  self.paths.key.with_suffix(".pub").read_text())
+        mid = hosts.prepare_upper(prof, h, base=base_dir, upper=self.paths.upper(h.name),
+                                  keydir=self.paths.hostkeys(h.name),
+                                  admin_pub=self.paths.key.with_suffix(".pub").read_text())
         net.create_host_net(prof, h)
         return mid
 
@@ -260,8 +261,8 @@ class Lab:
             upper = self.paths.upper(h.name)
             for work in upper.parent.glob(".#*"):
                 shutil.rmtree(work, ignore_errors=True)
-            hosts.prepare_upper(prof, h, base_dir, upper, self.paths.hostkeys(h.name),
-                                self.paths.key.with_suffix(".pub").read_text())
+            hosts.prepare_upper(prof, h, base=base_dir, upper=upper, keydir=self.paths.hostkeys(h.name),
+                                admin_pub=self.paths.key.with_suffix(".pub").read_text())
             # the machine-id stays: to the rest of the lab this is the same server, reinstalled
             (upper / "etc" / "machine-id").write_text(st.machine_ids[h.name] + "\n")
             st.pids[h.name] = hosts.start(h, base_dir, upper, st.machine_ids[h.name], self.paths.log(h.name))

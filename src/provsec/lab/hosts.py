@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -79,7 +80,7 @@ def hosts_file(prof: Profile, me: HostSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def prepare_upper(prof: Profile, host: HostSpec, base: Path, upper: Path, keydir: Path, admin_pub: str) -> str:
+def prepare_upper(prof: Profile, host: HostSpec, *, base: Path, upper: Path, keydir: Path, admin_pub: str) -> str:
     """A fresh upper layer with this host's identity. Returns its machine-id."""
     if upper.exists():
         shutil.rmtree(upper)
@@ -179,10 +180,8 @@ def stop_pids(pids: list[int], timeout: float = 15.0) -> None:
     namespace, after which nspawn exits by itself.
     """
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + timeout
     for pid in pids:
         while alive(pid) and time.monotonic() < deadline:
@@ -190,10 +189,8 @@ def stop_pids(pids: list[int], timeout: float = 15.0) -> None:
             time.sleep(0.1)
         if alive(pid):
             for victim in [*_children(pid), pid]:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(victim, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             kill_deadline = time.monotonic() + 5
             while alive(pid) and time.monotonic() < kill_deadline:
                 _reap(pid)
@@ -202,10 +199,8 @@ def stop_pids(pids: list[int], timeout: float = 15.0) -> None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def port_open(address: str, port: int = 22, timeout: float = 0.5) -> bool:

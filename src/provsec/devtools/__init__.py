@@ -1,0 +1,1 @@
+"""Tools for developing provsec itself (README generation, lint helpers); not used at run time."""

@@ -1,6 +1,7 @@
 """One lab per test session, shared by every lab test; hosts are reset through their overlays.
 
 The profile comes from PROVSEC_LAB_PROFILE (default: province), the release from PROVSEC_LAB_RELEASE.
+PROVSEC_LAB_KEEP=1 leaves the lab up at the end (for work on a lab shared between several runs).
 Lab tests need root: without it they fail (they are never skipped)."""
 
 from __future__ import annotations
@@ -37,4 +38,5 @@ def lab() -> Iterator[LabHandle]:
     the_lab.up(profile, release, inventory_dir)
     handle = LabHandle(the_lab, inventory_dir, the_lab.profile().host_names)
     yield handle
-    the_lab.down()
+    if os.environ.get("PROVSEC_LAB_KEEP") != "1":
+        the_lab.down()

@@ -71,7 +71,7 @@ def sources_for(release: str, mirror: Mirror) -> str:
 
 
 # Bump when _customise changes what a base contains, so cached bases are rebuilt.
-BASE_FORMAT = "2"
+BASE_FORMAT = "3"
 
 
 def cache_key(release: str, packages: tuple[str, ...] = PACKAGES) -> str:
@@ -161,6 +161,9 @@ def _customise(root: Path, release: str, mirror: Mirror) -> None:
     for key in (etc / "ssh").glob("ssh_host_*"):
         key.unlink()  # each host gets its own keys, recorded in the lab's known_hosts
     (etc / "machine-id").write_text("")
+    # The root file system is nspawn's overlay: nothing to remount, and trying sometimes fails at boot
+    # (seen: systemd-remount-fs.service failed on one host of six, leaving it "degraded").
+    (etc / "systemd" / "system" / "systemd-remount-fs.service").symlink_to("/dev/null")
     conf_d = etc / "systemd" / "system.conf.d"
     conf_d.mkdir(parents=True, exist_ok=True)
     (conf_d / "provsec-lab.conf").write_text(

@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProvsecError as exc:
         print(f"provsec: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # output piped into head, less …: the reader has what it wanted
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("provsec: interrupted", file=sys.stderr)
         return 130

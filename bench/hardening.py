@@ -1,0 +1,86 @@
+"""What harden.yml costs and what it earns, on fresh province lab hosts.
+
+Prints, each next to its target or baseline measured in this same run:
+- first run and idempotent re-run on one host (wall time, changed count) against 60 s and 25 s;
+- all six province hosts in parallel against 3x the one-host first run (and the forks used);
+- Lynis (Debian's package, default profile) hardening index and warnings on the host before and after.
+Run as root: `sudo .venv/bin/python bench/hardening.py`. Needs the province lab (it brings it up, resets the
+hosts it uses, and leaves the lab up).
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from provsec.lab import Lab
+
+REPO = Path(__file__).resolve().parents[1]
+ONE = "db1"
+TARGET_FIRST_S, TARGET_AGAIN_S, TARGET_PARALLEL_X = 60.0, 25.0, 3.0
+
+
+def playbook(*args: str) -> tuple[float, str, int]:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    started = time.monotonic()
+    res = subprocess.run([str(REPO / ".venv/bin/ansible-playbook"), "-i", str(REPO / "inventory/lab"), *args],
+                         cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=1800)
+    return time.monotonic() - started, res.stdout, res.returncode
+
+
+def changed(output: str, host: str) -> int:
+    found = re.search(rf"^{re.escape(host)}\s+:.*changed=(\d+)", output, flags=re.MULTILINE)
+    return int(found.group(1)) if found else -1
+
+
+def lynis(lab: Lab, host: str) -> tuple[str, str, str]:
+    install = lab.ssh(host, "test -x /usr/sbin/lynis || sudo -n DEBIAN_FRONTEND=noninteractive "
+                            "apt-get install -y -qq lynis >/dev/null", timeout=600)
+    if install.returncode != 0:
+        raise SystemExit(f"{host}: cannot install lynis: {install.stderr}")
+    lab.ssh(host, "sudo -n lynis audit system --quick --no-colors --quiet >/dev/null 2>&1", timeout=900)
+    report = lab.ssh(host, "sudo -n cat /var/log/lynis-report.dat").stdout
+    version = re.search(r"^lynis_version=(.*)$", report, flags=re.MULTILINE)
+    index = re.search(r"^hardening_index=(\d+)$", report, flags=re.MULTILINE)
+    warnings = len(re.findall(r"^warning\[\]=", report, flags=re.MULTILINE))
+    return (version.group(1) if version else "?", index.group(1) if index else "?", str(warnings))
+
+
+def forks() -> str:
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "ansible.cfg")
+    return cfg.get("defaults", "forks", fallback="5")
+
+
+def main() -> int:
+    lab = Lab(log=lambda _m: None)
+    lab.up("province", "bookworm", REPO / "inventory" / "lab")
+    hosts = lab.profile().host_names
+    for host in hosts:
+        lab.reset(host)
+    before = lynis(lab, ONE)
+    first, out1, rc1 = playbook("playbooks/harden.yml", "-l", ONE)
+    again, out2, rc2 = playbook("playbooks/harden.yml", "-l", ONE)
+    after = lynis(lab, ONE)
+    for host in hosts:
+        lab.reset(host)
+    parallel, _out3, rc3 = playbook("playbooks/harden.yml", "-e", "harden_serial=100%")
+    print(f"harden.yml on the province lab (Debian bookworm, {os.cpu_count()} cores)")
+    print(f"  one host, first run : {first:6.1f} s  changed={changed(out1, ONE):<3} target {TARGET_FIRST_S:.0f} s"
+          f"{'' if rc1 == 0 else '  FAILED'}")
+    print(f"  one host, re-run    : {again:6.1f} s  changed={changed(out2, ONE):<3} target {TARGET_AGAIN_S:.0f} s"
+          f"{'' if rc2 == 0 else '  FAILED'}")
+    print(f"  {len(hosts)} hosts, parallel  : {parallel:6.1f} s  = {parallel / first:.1f}x one host "
+          f"(target {TARGET_PARALLEL_X:.0f}x), forks={forks()}{'' if rc3 == 0 else '  FAILED'}")
+    print(f"  Lynis {before[0]} on {ONE}: hardening index {before[1]} before -> {after[1]} after; "
+          f"warnings {before[2]} -> {after[2]} (target: >= 85, 0 warnings)")
+    return 0 if rc1 == rc2 == rc3 == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

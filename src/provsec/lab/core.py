@@ -223,11 +223,17 @@ class Lab:
     def _wait_ready(self, prof: Profile, st: LabState) -> None:
         def wait(h: HostSpec) -> None:
             deadline = time.monotonic() + BOOT_TIMEOUT_S
+            recoveries = 0
             while time.monotonic() < deadline:
                 if not hosts.alive(st.pids[h.name]):
                     raise ProvsecError(f"{h.name}: systemd-nspawn exited during boot; see {self.paths.log(h.name)}")
-                if hosts.port_open(h.address) and self.ssh(h.name, "true", timeout=10).returncode == 0:
-                    return
+                if hosts.port_open(h.address):
+                    if self.ssh(h.name, "true", timeout=10).returncode == 0:
+                        return
+                    if recoveries < 3:  # bounded: a unit that keeps failing is left to the boot timeout
+                        for unit in hosts.restart_units_failed_at_cgroup_step(st.pids[h.name]):
+                            recoveries += 1
+                            self.log(f"{h.name}: {unit} failed at its CGROUP step during boot; started it again")
                 time.sleep(0.3)
             raise ProvsecError(f"{h.name}: no SSH login after {BOOT_TIMEOUT_S:.0f} s; see {self.paths.log(h.name)}")
 

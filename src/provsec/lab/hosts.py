@@ -173,6 +173,31 @@ def _children(pid: int) -> list[int]:
     return [int(c) for c in text.split()]
 
 
+def restart_units_failed_at_cgroup_step(nspawn_pid: int) -> list[str]:
+    """Restart the host's units that failed at systemd's CGROUP step (exit status 219); return their names.
+
+    On machines that still mount cgroup v1 (hybrid), systemd inside nspawn now and then fails to attach a unit
+    started during boot to its freshly made cgroup ("Failed to attach to cgroup … No such file or directory").
+    When that unit is systemd-user-sessions, /run/nologin stays and no login is ever allowed. A second start
+    works; any other failure is left for the boot timeout to report.
+    """
+    init = _children(nspawn_pid)
+    if not init:
+        return []
+    enter = ["nsenter", "-t", str(init[0]), "-m", "-u", "-i", "-n", "-p", "--"]
+    listed = subprocess.run([*enter, "systemctl", "list-units", "--state=failed", "--no-legend", "--plain"],
+                            capture_output=True, text=True, timeout=20, check=False)
+    units = [line.split()[0] for line in listed.stdout.splitlines() if line.strip()]
+    again = []
+    for unit in units:
+        status = subprocess.run([*enter, "systemctl", "show", "--value", "-p", "ExecMainStatus", unit],
+                                capture_output=True, text=True, timeout=20, check=False).stdout.strip()
+        if status == "219":
+            subprocess.run([*enter, "systemctl", "restart", unit], capture_output=True, timeout=60, check=False)
+            again.append(unit)
+    return again
+
+
 def stop_pids(pids: list[int], timeout: float = 15.0) -> None:
     """Ask each nspawn to shut its host down (SIGTERM → clean halt); past timeout, kill the host's init.
 

@@ -103,7 +103,7 @@ PROFILES: dict[str, Profile] = {
         name="minimal",
         networks=_DC_ONLY,
         hosts=(
-            _dc_host("host1", 20, ("dc_servers",), wan=False),
+            _dc_host("host1", 20, ("dc_servers", "monitoring"), wan=False),  # also the central log host
             _dc_host("host2", 21, ("dc_servers",), wan=False),
         ),
         systems=(

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from provsec.audit import nftables
+from provsec.audit import collect, nftables
 from provsec.audit.evaluate import (
     ControlException,
     HostVars,
@@ -56,10 +57,17 @@ def evidence(**overrides: Any) -> dict[str, Any]:
             "kernel.randomize_va_space": "2", "kernel.yama.ptrace_scope": "1", "fs.suid_dumpable": "0",
             "kernel.kptr_restrict": "1", "kernel.dmesg_restrict": "1", "net.ipv4.conf.all.accept_redirects": "0",
             "net.ipv4.conf.all.send_redirects": "0", "net.ipv4.conf.all.accept_source_route": "0",
-            "net.ipv4.tcp_syncookies": "1", "net.ipv4.conf.all.log_martians": "1"}.items()},
-        "login_defs": {"values": {"PASS_MAX_DAYS": "60", "PASS_MIN_DAYS": "1", "UMASK": "027"},
+            "net.ipv4.tcp_syncookies": "1", "net.ipv4.conf.all.log_martians": "1", "kernel.sysrq": "0",
+            "kernel.unprivileged_bpf_disabled": "1", "net.core.bpf_jit_harden": "2", "dev.tty.ldisc_autoload": "0",
+            "fs.protected_hardlinks": "1", "fs.protected_symlinks": "1", "fs.protected_fifos": "2",
+            "fs.protected_regular": "2", "net.ipv4.conf.all.secure_redirects": "0",
+            "net.ipv4.icmp_echo_ignore_broadcasts": "1", "net.ipv4.icmp_ignore_bogus_error_responses": "1",
+            "net.ipv4.conf.all.rp_filter": "1", "net.ipv6.conf.all.accept_ra": "0"}.items()},
+        "login_defs": {"values": {"PASS_MAX_DAYS": "60", "PASS_MIN_DAYS": "1", "UMASK": "027",
+                                  "PASS_WARN_AGE": "7", "ENCRYPT_METHOD": "YESCRYPT"},
                        "file": "/etc/login.defs"},
-        "pwquality": {"values": {"minlen": "14", "minclass": "4", "enforce_for_root": ""},
+        "pwquality": {"values": {"minlen": "14", "minclass": "4", "enforce_for_root": "", "maxrepeat": "3",
+                                 "maxsequence": "3", "difok": "2"},
                       "origin": {}, "files": ["/etc/security/pwquality.conf"],
                       "pam": {"present": True, "args": {"retry": "3"}, "file": "/etc/pam.d/common-password"}},
         "faillock": {"values": {"deny": "5", "unlock_time": "900"}, "origin": {},
@@ -185,6 +193,44 @@ def test_defaults_and_never_values(catalogue: Catalogue) -> None:
     assert results["PS-LOGGING-02"].status == "fail"
     level2 = results_by_id(evaluate_host(catalogue, HostVars(2, admin_subnets=VM.admin_subnets), doc, TODAY))
     assert level2["PS-LOGGING-02"].status == "fail"  # 2 weeks < 1 month
+
+
+def test_pwquality_limits_zero_means_unchecked_and_defaults(catalogue: Catalogue) -> None:
+    doc = complete(catalogue, evidence())
+    doc["pwquality"]["values"].update({"maxrepeat": "0", "maxsequence": "2"})  # 0: repeats not checked at all
+    doc["pwquality"]["values"].pop("difok")  # pwquality's default difok is 1
+    doc["pwquality"]["pam"]["args"]["dictcheck"] = "0"  # the PAM argument overrides the .conf files
+    results = results_by_id(evaluate_host(catalogue, VM, doc, TODAY))
+    assert results["PS-ACCOUNTS-13"].status == "fail" and "means never" in results["PS-ACCOUNTS-13"].reason
+    assert results["PS-ACCOUNTS-14"].status == "pass"  # 2 is stricter than 3
+    assert results["PS-ACCOUNTS-16"].status == "fail" and "default 1" in results["PS-ACCOUNTS-16"].evidence
+    assert results["PS-ACCOUNTS-15"].status == "fail"
+    assert "pam_pwquality.so argument" in results["PS-ACCOUNTS-15"].evidence
+    del doc["pwquality"]["pam"]["args"]["dictcheck"]
+    doc["pwquality"]["values"].pop("maxsequence")
+    results = results_by_id(evaluate_host(catalogue, VM, doc, TODAY))
+    assert results["PS-ACCOUNTS-15"].status == "pass"  # dictcheck is on unless set to 0
+    assert results["PS-ACCOUNTS-14"].status == "fail"  # unset: 0, sequences not checked
+
+
+def test_module_groups_match_the_kernel_roles_modprobe_file(catalogue: Catalogue, tmp_path: Path) -> None:
+    """Each module control needs its every module in one modprobe.d file, as the kernel role writes it."""
+    defaults = yaml.safe_load((REPO / "playbooks/roles/kernel/defaults/main.yml").read_text(encoding="utf-8"))
+    modules = defaults["kernel_disabled_modules"]
+    (tmp_path / "60-provsec-disabled.conf").write_text(
+        "# Managed by provsec\n" + "".join(f"install {m} /bin/false\nblacklist {m}\n" for m in modules))
+    (tmp_path / "other.conf").write_text("install sctp /bin/true\n")
+    controls = [c for c in catalogue.controls
+                if c.check.type == "file_regex" and c.check.path == "/etc/modprobe.d/*.conf"]
+    assert {c.id for c in controls} >= {"PS-KERNEL-11", "PS-KERNEL-26", "PS-KERNEL-27", "PS-KERNEL-28"}
+    requests = [{"path": f"{tmp_path}/*.conf", "regex": c.check.regex} for c in controls]
+    for control, found in zip(controls, collect.probe_file_regex(requests), strict=True):
+        assert found["matches"], control.id
+    (tmp_path / "60-provsec-disabled.conf").write_text(
+        "".join(f"install {m} /bin/false\n" for m in modules if m not in ("udf", "usb-storage", "tipc")))
+    missing = collect.probe_file_regex(requests)
+    by_id = {c.id: bool(f["matches"]) for c, f in zip(controls, missing, strict=True)}
+    assert by_id == {"PS-KERNEL-11": True, "PS-KERNEL-26": False, "PS-KERNEL-27": False, "PS-KERNEL-28": False}
 
 
 def test_services(catalogue: Catalogue) -> None:

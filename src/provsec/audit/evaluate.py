@@ -101,6 +101,8 @@ INF = float("inf")
 _UNLIMITED: dict[tuple[str, str], Callable[[float], bool]] = {
     ("login_defs", "PASS_MAX_DAYS"): lambda v: v < 0,
     ("useradd_default", "INACTIVE"): lambda v: v < 0,
+    ("pwquality", "maxrepeat"): lambda v: v == 0,  # no limit on repeated characters
+    ("pwquality", "maxsequence"): lambda v: v == 0,  # no limit on monotonic sequences
     ("faillock", "deny"): lambda v: v == 0,
     ("faillock", "unlock_time"): lambda v: v == 0,
     ("journald", "MaxRetentionSec"): lambda v: v == 0,
@@ -110,7 +112,8 @@ _UNLIMITED: dict[tuple[str, str], Callable[[float], bool]] = {
 # What a setting is when nothing sets it (the tool's built-in default), for the keys the catalogue uses.
 _DEFAULTS: dict[tuple[str, str], str] = {
     ("pwquality", "minlen"): "8", ("pwquality", "minclass"): "0", ("pwquality", "difok"): "1",
-    ("pwquality", "maxrepeat"): "0", ("pwquality", "retry"): "1",
+    ("pwquality", "maxrepeat"): "0", ("pwquality", "maxsequence"): "0", ("pwquality", "dictcheck"): "1",
+    ("pwquality", "retry"): "1",
     ("faillock", "deny"): "3", ("faillock", "unlock_time"): "600", ("faillock", "fail_interval"): "900",
     ("journald", "Storage"): "auto", ("journald", "MaxRetentionSec"): "0", ("journald", "Compress"): "yes",
 }

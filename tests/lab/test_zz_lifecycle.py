@@ -104,7 +104,9 @@ def test_up_clears_the_leftovers_of_a_killed_up() -> None:
     assert leftovers() == NOTHING
 
 
-def test_trixie_hosts_boot_and_take_packages_through_the_proxy() -> None:
+def test_trixie_hosts_boot_take_packages_through_the_proxy_and_are_hardened(tmp_path: Path) -> None:
+    """Debian 13: the lab boots it, and harden.yml then audit.yml work there too (the roles' vars/Debian-13.yml):
+    host1 is the log host, host2 forwards to it; every applicable control passes."""
     lab = Lab()
     lab.up("minimal", "trixie", REPO / "inventory" / "lab")
     try:
@@ -115,6 +117,19 @@ def test_trixie_hosts_boot_and_take_packages_through_the_proxy() -> None:
         assert 'VERSION_CODENAME=trixie' in res.stdout
         assert "running" in res.stdout.split()
         assert "Hello, world!" in res.stdout
+
+        handle = LabHandle(lab, REPO / "inventory" / "lab", lab.profile().host_names)
+        started = time.monotonic()
+        harden = handle.playbook("harden.yml", "-e", "harden_serial=100%")
+        print(f"\nharden.yml on Debian 13 host1+host2: {time.monotonic() - started:.1f} s")
+        assert harden.returncode == 0, harden.stdout[-5000:] + harden.stderr[-2000:]
+        audit = handle.playbook("audit.yml", "-e", f"provsec_audit_dir={tmp_path}")
+        assert audit.returncode == 0, audit.stdout[-3000:]
+        for host in ("host1", "host2"):
+            doc = json.loads((tmp_path / "results" / f"{host}.json").read_text())
+            failing = {r["id"]: r.get("evidence") for r in doc["results"]
+                       if r["status"] not in ("pass", "not_applicable")}
+            assert failing == {}, f"{host} on Debian 13 after harden.yml: {failing}"
     finally:
         lab.down()
     assert leftovers() == NOTHING

@@ -16,6 +16,7 @@ Handler = Callable[[argparse.Namespace], int]
 def build_parser() -> argparse.ArgumentParser:
     # Imported here so `provsec --help` stays fast and each area stays independent.
     from provsec.audit import cli as audit_cli
+    from provsec.backup import cli as backup_cli
     from provsec.inventory import cli as inventory_cli
     from provsec.lab import cli as lab_cli
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab_cli.register(sub)
     inventory_cli.register(sub)
     audit_cli.register(sub)
+    backup_cli.register(sub)
     return parser
 
 

@@ -1,0 +1,227 @@
+"""Backup jobs and their configuration, as the inventory gives them (YAML), validated with errors that name
+the file, the job and the key.
+
+```yaml
+repository: sftp:provsec-db1@bak1:/srv/restic/db1   # or a local path
+password_file: /etc/provsec/backup/password          # 0600, root; written by playbooks/backup.yml
+restic_binary: /usr/local/lib/provsec/restic          # optional; default `restic` on PATH
+env: {RESTIC_CACHE_DIR: /var/cache/provsec/restic-cache}  # optional backend settings, no secrets
+state_dir: /var/lib/provsec/backup
+textfile_dir: /var/lib/prometheus/node-exporter
+group_by: [host, tags]          # explicit: retention groups snapshots this way
+retention:                      # per data class
+  documents: {keep_daily: 7, keep_weekly: 4, keep_monthly: 12}
+  databases: {keep_daily: 14, keep_weekly: 8, keep_monthly: 24}
+jobs:
+  - {name: etc, kind: files, class: documents, paths: [/etc], exclude: ["*.swp"]}
+  - {name: ioffice-db, kind: postgresql, class: databases, database: ioffice}
+  - {name: portal-db, kind: mariadb, class: databases, database: portal,
+     dump_command: [mariadb-dump, --single-transaction, --databases, portal]}
+```
+Every snapshot carries the tags `provsec`, `job=<name>` and `class=<class>`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from provsec.backup.restic import Repository
+from provsec.errors import InputError
+
+Kind = Literal["files", "postgresql", "mariadb"]
+KINDS: tuple[Kind, ...] = ("files", "postgresql", "mariadb")
+KEEP_KEYS = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
+GROUP_BY = ("host", "paths", "tags")
+NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+TOP_KEYS = {"repository", "password_file", "restic_binary", "env", "state_dir", "textfile_dir", "group_by",
+            "retention", "jobs"}
+JOB_KEYS = {"name", "kind", "class", "paths", "exclude", "database", "dump_command", "timeout"}
+DEFAULT_TIMEOUT = 6 * 3600
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    kind: Kind
+    data_class: str
+    paths: tuple[Path, ...] = ()
+    exclude: tuple[str, ...] = ()
+    database: str | None = None
+    dump_command: tuple[str, ...] = ()
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return ("provsec", f"job={self.name}", f"class={self.data_class}")
+
+    @property
+    def stdin_filename(self) -> str:
+        ext = {"postgresql": "pgdump", "mariadb": "sql"}.get(self.kind, "dump")
+        return f"{self.database}.{ext}"
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    source: str
+    repository: Repository
+    state_dir: Path
+    textfile_dir: Path | None
+    group_by: tuple[str, ...]
+    retention: Mapping[str, Mapping[str, int]]
+    jobs: tuple[Job, ...] = field(default_factory=tuple)
+
+    def job(self, name: str) -> Job:
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        known = ", ".join(j.name for j in self.jobs) or "none"
+        raise InputError(f"{self.source}: no job named {name!r} (jobs: {known})")
+
+    def select(self, names: list[str]) -> tuple[Job, ...]:
+        return tuple(self.job(n) for n in names) if names else self.jobs
+
+
+def default_dump_command(kind: Kind, database: str) -> tuple[str, ...]:
+    """The dump each database kind streams into restic by default (consistent: one transaction)."""
+    if kind == "postgresql":
+        return ("runuser", "-u", "postgres", "--", "pg_dump", "--format=custom", "--dbname", database)
+    return ("mariadb-dump", "--single-transaction", "--routines", "--events", "--triggers",
+            "--databases", database)
+
+
+def load_config(path: str | Path) -> BackupConfig:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"{source}: backup configuration not found") from exc
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{source}:{where} not valid YAML") from exc
+    return parse_config(data, source)
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{where}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _str_list(value: Any, where: str, *, allow_empty: bool = False) -> tuple[str, ...]:
+    if not isinstance(value, list) or (not value and not allow_empty):
+        raise InputError(f"{where}: expected a {'' if allow_empty else 'non-empty '}list of strings")
+    return tuple(_str(v, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+def parse_config(data: Any, source: str) -> BackupConfig:
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: expected a mapping at the top")
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise InputError(f"{source}: {unknown[0]}: unknown key (known: {', '.join(sorted(TOP_KEYS))})")
+    for key in ("repository", "password_file", "state_dir", "group_by", "retention", "jobs"):
+        if key not in data:
+            raise InputError(f"{source}: {key}: missing")
+    env = data.get("env") or {}
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise InputError(f"{source}: env: expected a mapping of strings")
+    if any("PASSWORD" in k.upper() and k != "RESTIC_PASSWORD_FILE" for k in env):
+        raise InputError(f"{source}: env: no passwords in the environment; use password_file")
+    repository = Repository(
+        url=_str(data["repository"], f"{source}: repository"),
+        password_file=Path(_str(data["password_file"], f"{source}: password_file")),
+        env=dict(env),
+        restic_binary=_str(data.get("restic_binary", "restic"), f"{source}: restic_binary"),
+    )
+    group_by = _str_list(data["group_by"], f"{source}: group_by")
+    bad = [g for g in group_by if g not in GROUP_BY]
+    if bad:
+        raise InputError(f"{source}: group_by: {bad[0]!r} is not one of {', '.join(GROUP_BY)}")
+    retention = _retention(data["retention"], source)
+    if not isinstance(data["jobs"], list) or not data["jobs"]:
+        raise InputError(f"{source}: jobs: expected a non-empty list")
+    jobs: list[Job] = []
+    for index, raw in enumerate(data["jobs"]):
+        job = _job(raw, f"{source}: jobs[{index}]", retention)
+        if any(j.name == job.name for j in jobs):
+            raise InputError(f"{source}: job {job.name}: name: used twice")
+        jobs.append(job)
+    textfile = data.get("textfile_dir")
+    return BackupConfig(
+        source=source,
+        repository=repository,
+        state_dir=Path(_str(data["state_dir"], f"{source}: state_dir")),
+        textfile_dir=Path(_str(textfile, f"{source}: textfile_dir")) if textfile is not None else None,
+        group_by=group_by,
+        retention=retention,
+        jobs=tuple(jobs),
+    )
+
+
+def _retention(value: Any, source: str) -> dict[str, dict[str, int]]:
+    if not isinstance(value, dict) or not value:
+        raise InputError(f"{source}: retention: expected a mapping of data class → keep_* counts")
+    result: dict[str, dict[str, int]] = {}
+    for cls, policy in value.items():
+        where = f"{source}: retention: {cls}"
+        if not isinstance(policy, dict) or not policy:
+            raise InputError(f"{where}: expected a mapping of {', '.join(KEEP_KEYS)}")
+        keep: dict[str, int] = {}
+        for key, count in policy.items():
+            if key not in KEEP_KEYS:
+                raise InputError(f"{where}: {key}: unknown key (known: {', '.join(KEEP_KEYS)})")
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                raise InputError(f"{where}: {key}: expected a whole number ≥ 1, got {count!r}")
+            keep[key.removeprefix("keep_")] = count
+        result[str(cls)] = keep
+    return result
+
+
+def _job(raw: Any, where: str, retention: Mapping[str, Mapping[str, int]]) -> Job:  # noqa: PLR0912 one check per key
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: expected a mapping")
+    name = raw.get("name")
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise InputError(f"{where}: name: expected lower-case letters, digits, . _ - (got {name!r})")
+    where = f"{where.split(': jobs[', maxsplit=1)[0]}: job {name}"
+    unknown = sorted(set(raw) - JOB_KEYS)
+    if unknown:
+        raise InputError(f"{where}: {unknown[0]}: unknown key (known: {', '.join(sorted(JOB_KEYS))})")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise InputError(f"{where}: kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+    data_class = _str(raw.get("class"), f"{where}: class")
+    if data_class not in retention:
+        raise InputError(f"{where}: class: {data_class!r} has no retention policy (retention: {', '.join(retention)})")
+    timeout = raw.get("timeout", DEFAULT_TIMEOUT)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+        raise InputError(f"{where}: timeout: expected seconds > 0, got {timeout!r}")
+    if kind == "files":
+        for key in ("database", "dump_command"):
+            if key in raw:
+                raise InputError(f"{where}: {key}: not for kind files")
+        paths = _str_list(raw.get("paths"), f"{where}: paths")
+        relative = [p for p in paths if not p.startswith("/")]
+        if relative:
+            raise InputError(f"{where}: paths: {relative[0]!r} is not absolute")
+        exclude = _str_list(raw.get("exclude", []), f"{where}: exclude", allow_empty=True)
+        return Job(name, "files", data_class, tuple(Path(p) for p in paths), exclude, timeout=float(timeout))
+    for key in ("paths", "exclude"):
+        if key in raw:
+            raise InputError(f"{where}: {key}: not for kind {kind} (a database job streams a dump)")
+    database = _str(raw.get("database"), f"{where}: database")
+    if not NAME.fullmatch(database.lower()):
+        raise InputError(f"{where}: database: {database!r} is not a plain database name")
+    command = (_str_list(raw["dump_command"], f"{where}: dump_command") if "dump_command" in raw
+               else default_dump_command(kind, database))
+    return Job(name, kind, data_class, database=database, dump_command=command, timeout=float(timeout))

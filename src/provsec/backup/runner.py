@@ -1,0 +1,172 @@
+"""What `provsec backup run|check|drill|restore` do: jobs → restic wrapper → state records → textfile metrics."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from provsec.backup import manifest, restic
+from provsec.backup.jobs import BackupConfig, Job
+from provsec.backup.metrics import write_textfile
+from provsec.backup.restic import CheckResult, ResticError, RunResult, Snapshot, iso, utcnow
+from provsec.backup.state import JobRecord, StateStore
+from provsec.errors import InputError
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def run_job(config: BackupConfig, job: Job) -> RunResult:
+    repo = config.repository
+    store = StateStore(config.state_dir)
+    if job.kind == "files":
+        target = store.manifest_path(job.name)
+        files = manifest.build(job.paths, job.exclude, manifest.load_previous(target))
+        manifest.write(target, job.name, files)
+        return restic.backup_paths(repo, job.paths, tags=job.tags, exclude=job.exclude, extra_paths=[target],
+                                   timeout=job.timeout)
+    return restic.backup_stdin(repo, job.dump_command, filename=job.stdin_filename, tags=job.tags,
+                               timeout=job.timeout)
+
+
+def apply_retention(config: BackupConfig, job: Job, result: RunResult) -> tuple[RunResult, int | None]:
+    """forget per the job's class policy → (result, snapshots kept). A failure here degrades ok to partial
+    (the snapshot is saved, the repository is not kept as planned) and says why."""
+    try:
+        forgotten, kept = restic.forget_policy(config.repository, tags=job.tags, group_by=config.group_by,
+                                               keep=config.retention[job.data_class])
+    except ResticError as exc:
+        state = "partial" if result.state == "ok" else result.state
+        return replace(result, state=state, reason=f"{result.reason}; retention failed: {exc}"), None
+    if forgotten:
+        return replace(result, reason=f"{result.reason}; retention forgot {forgotten} snapshot(s)"), kept
+    return result, kept
+
+
+def run_jobs(config: BackupConfig, jobs: Sequence[Job], progress: Progress = _quiet) -> list[JobRecord]:
+    """Run jobs one after the other; every job ends with a record, whatever happened to the others."""
+    repo = config.repository
+    store = StateStore(config.state_dir)
+    records: list[JobRecord] = []
+    pruned_needed = False
+    for job in jobs:
+        progress(f"{job.name}: backing up ({job.kind})")
+        result = run_job(config, job)
+        count: int | None = None
+        if result.snapshot is not None:
+            result, count = apply_retention(config, job, result)
+            pruned_needed = pruned_needed or "retention forgot" in result.reason
+        if count is None:
+            try:
+                count = len(restic.snapshots(repo, job.tags))
+            except ResticError:
+                count = 0
+        records.append(store.record_run(job, result, count))
+        progress(f"{job.name}: {result.state}: {result.reason}")
+    if pruned_needed:
+        progress("pruning forgotten data")
+        try:
+            restic.prune(repo)
+        except ResticError as exc:
+            for i, rec in enumerate(records):
+                res = rec.result
+                state = "partial" if res.state == "ok" else res.state
+                res = replace(res, state=state, reason=f"{res.reason}; prune failed: {exc}")
+                records[i] = store.record_run(config.job(rec.job), res, rec.snapshots)
+    write_textfile(config)
+    return records
+
+
+def check(config: BackupConfig, read_data_subset: str | None) -> CheckResult:
+    result = restic.check(config.repository, read_data_subset=read_data_subset)
+    StateStore(config.state_dir).record_check(result, read_data_subset)
+    write_textfile(config)
+    return result
+
+
+def latest_snapshot(config: BackupConfig, job: Job) -> Snapshot:
+    found = restic.snapshots(config.repository, job.tags)
+    if not found:
+        raise InputError(f"job {job.name}: no snapshot in repository {config.repository.url}")
+    return found[-1]
+
+
+def resolve(config: BackupConfig, job: Job, snapshot: str | None) -> Snapshot:
+    if snapshot in (None, "latest"):
+        return latest_snapshot(config, job)
+    matches = [s for s in restic.snapshots(config.repository, job.tags) if s.id.startswith(str(snapshot))]
+    if len(matches) != 1:
+        raise InputError(f"job {job.name}: snapshot {snapshot!r} matches {len(matches)} snapshots of the job")
+    return matches[0]
+
+
+def restore(config: BackupConfig, job: Job, snapshot: str | None, target: Path, include: Sequence[str]) -> Snapshot:
+    snap = resolve(config, job, snapshot)
+    target.mkdir(parents=True, exist_ok=True)
+    restic.restore(config.repository, snap.id, target, include)
+    return snap
+
+
+@dataclass(frozen=True)
+class DrillResult:
+    job: str
+    state: str
+    reason: str
+    snapshot: str | None
+    rto_s: float | None
+    rpo_s: float | None
+    files_checked: int
+    finished_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job": self.job, "state": self.state, "reason": self.reason, "snapshot": self.snapshot,
+                "rto_s": self.rto_s, "rpo_s": self.rpo_s, "files_checked": self.files_checked,
+                "finished_at": self.finished_at}
+
+
+def drill(config: BackupConfig, job: Job, scratch: Path | None = None) -> DrillResult:
+    """Restore the job's latest snapshot into a scratch directory, verify every file against the manifest the
+    snapshot carries, measure RTO (restore + verify) and RPO (snapshot age), clean up, record."""
+    store = StateStore(config.state_dir)
+    started = utcnow()
+
+    def done(state: str, reason: str, snap: Snapshot | None, rto: float | None, checked: int) -> DrillResult:
+        rpo = round((started - snap.time).total_seconds(), 3) if snap else None
+        result = DrillResult(job.name, state, reason, snap.id if snap else None, rto, rpo, checked, iso(utcnow()))
+        store.record_drill(job.name, result.to_json())
+        write_textfile(config)
+        return result
+
+    if job.kind != "files":
+        raise InputError(f"job {job.name}: drills of {job.kind} dumps need a scratch database (not yet here)")
+    try:
+        snap = latest_snapshot(config, job)
+    except (InputError, ResticError) as exc:
+        return done("failed", str(exc), None, None, 0)
+    base = scratch or config.state_dir / "drill-scratch"
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    area = Path(tempfile.mkdtemp(prefix=f"{job.name}-", dir=base))
+    try:
+        t0 = time.monotonic()
+        try:
+            restic.restore(config.repository, snap.id, area)
+        except ResticError as exc:
+            return done("failed", f"restore failed: {exc}", snap, None, 0)
+        try:
+            files = manifest.read(area / str(store.manifest_path(job.name)).lstrip("/"))
+        except InputError as exc:
+            return done("failed", f"snapshot {snap.short_id} carries no usable manifest: {exc}", snap, None, 0)
+        check = manifest.verify(files, area)
+        rto = round(time.monotonic() - t0, 3)
+        state = "ok" if check.passed else "failed"
+        return done(state, f"snapshot {snap.short_id}: {check.summary()}", snap, rto, check.checked)
+    finally:
+        shutil.rmtree(area, ignore_errors=True)

@@ -1,0 +1,464 @@
+"""provsec.backup against real restic and local repositories (tmp_path): every trap of issue 4 reproduced on
+both restic versions provsec may meet — Debian 12's 0.14 (/usr/bin/restic) and trixie's 0.18 (the .deb that
+scripts/fetch-restic unpacks into /var/cache/provsec/restic) — and the wrapper's answer to each."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import restic as resticpy
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from provsec.backup import restic
+from provsec.backup.jobs import BackupConfig, load_config, parse_config
+from provsec.backup.metrics import TEXTFILE_NAME, write_textfile
+from provsec.backup.restic import iso, parse_time
+from provsec.backup.runner import check, drill, restore, run_jobs
+from provsec.cli import main
+from provsec.errors import InputError
+
+BINARIES = {
+    "0.14": Path("/usr/bin/restic"),
+    "0.18": Path(os.environ.get("PROVSEC_RESTIC_CACHE", "/var/cache/provsec/restic")) / "restic",
+}
+
+
+@pytest.fixture(params=sorted(BINARIES))
+def restic_binary(request: pytest.FixtureRequest) -> str:
+    path = BINARIES[request.param]
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"restic {request.param} not at {path}: run scripts/bootstrap (it runs scripts/fetch-restic)")
+    assert restic.version(restic.Repository("-", Path("-"), restic_binary=str(path))).startswith(request.param)
+    return str(path)
+
+
+@pytest.fixture
+def newest() -> str:
+    path = BINARIES["0.18"]
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"restic 0.18 not at {path}: run scripts/bootstrap")
+    return str(path)
+
+
+def _files(root: Path) -> Path:
+    """A small tree: text, binary, nested, an empty file, Vietnamese names, a symlink."""
+    (root / "docs" / "năm 2026").mkdir(parents=True)
+    (root / "docs" / "công văn.txt").write_text("Sở Thông tin và Truyền thông\n", encoding="utf-8")
+    (root / "docs" / "năm 2026" / "data.bin").write_bytes(os.urandom(300_000))
+    (root / "docs" / "empty").write_bytes(b"")
+    (root / "docs" / "link").symlink_to("công văn.txt")
+    return root / "docs"
+
+
+PASSWORD = "correct horse battery staple\n"  # noqa: S105 - a test repository's password
+
+
+# One initialised repository per restic binary, copied into each test: restic init costs a key derivation.
+_TEMPLATES: dict[str, Path] = {}
+
+
+def _template(binary: str, root: Path) -> Path:
+    if binary not in _TEMPLATES:
+        path = root / f"template-{len(_TEMPLATES)}"
+        path.mkdir()
+        (path / "password").write_text(PASSWORD)
+        restic.init(restic.Repository(str(path / "repo"), path / "password", {"RESTIC_CACHE_DIR": str(path / "c")},
+                                      binary))
+        _TEMPLATES[binary] = path
+    return _TEMPLATES[binary] / "repo"
+
+
+def make_config(tmp_path: Path, binary: str, jobs: list[dict[str, Any]], *, init: bool = True) -> BackupConfig:
+    password = tmp_path / "password"
+    password.write_text(PASSWORD)
+    password.chmod(0o600)
+    data = {
+        "repository": str(tmp_path / "repo"),
+        "password_file": str(password),
+        "restic_binary": binary,
+        "env": {"RESTIC_CACHE_DIR": str(tmp_path / "cache")},
+        "state_dir": str(tmp_path / "state"),
+        "textfile_dir": str(tmp_path / "textfile"),
+        "group_by": ["host", "tags"],
+        "retention": {"documents": {"keep_daily": 7, "keep_weekly": 4, "keep_monthly": 12},
+                      "databases": {"keep_last": 3}},
+        "jobs": jobs,
+    }
+    path = tmp_path / "backup.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    config = load_config(path)
+    if init:
+        real = Path(os.path.realpath(binary)) if Path(binary).name != "restic-no-dac" else Path(binary)
+        shutil.copytree(_template(str(real), tmp_path.parent), tmp_path / "repo", symlinks=True)
+    return config
+
+
+def _metrics(config: BackupConfig) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    assert config.textfile_dir is not None
+    text = (config.textfile_dir / TEXTFILE_NAME).read_text()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+# ------------------------------------------------------------------------------------------------ round trip
+
+
+def test_round_trip_byte_for_byte_and_drill(tmp_path: Path, newest: str) -> None:
+    src = _files(tmp_path / "src")
+    config = make_config(tmp_path, newest, [{"name": "docs", "kind": "files", "class": "documents",
+                                             "paths": [str(src)]}])
+    [record] = run_jobs(config, config.jobs)
+    assert record.result.state == "ok", record.result.reason
+    assert record.result.snapshot and len(record.result.snapshot) == 64
+    assert record.result.files_new >= 4 and record.result.bytes_added > 300_000
+
+    target = tmp_path / "restored"
+    restore(config, config.job("docs"), None, target, [])
+    back = target / str(src).lstrip("/")
+    cmp = filecmp.dircmp(src, back)
+    assert not (cmp.left_only or cmp.right_only or cmp.diff_files)
+    for path in src.rglob("*"):
+        twin = back / path.relative_to(src)
+        if path.is_symlink():
+            assert twin.readlink() == path.readlink()
+        elif path.is_file():
+            assert twin.read_bytes() == path.read_bytes()
+
+    result = drill(config, config.job("docs"), tmp_path / "scratch")
+    assert result.state == "ok", result.reason
+    assert result.files_checked == 3 and result.rto_s is not None and result.rpo_s is not None
+    assert list((tmp_path / "scratch").iterdir()) == []  # cleaned up
+    assert _metrics(config)[("provsec_backup_drill_ok", (("job", "docs"),))] == 1.0
+
+
+def test_drill_detects_a_file_that_differs_from_the_manifest(
+    tmp_path: Path, newest: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest travels in the snapshot: tamper with the manifest's hash and the drill must fail."""
+    src = _files(tmp_path / "src")
+    config = make_config(tmp_path, newest, [{"name": "docs", "kind": "files", "class": "documents",
+                                             "paths": [str(src)]}])
+    target = config.state_dir / "manifests" / "docs.json"
+    data = None
+
+    def tamper() -> None:
+        nonlocal data
+        data = json.loads(target.read_text())
+        first = sorted(data["files"])[0]
+        data["files"][first]["sha256"] = "0" * 64
+        target.write_text(json.dumps(data))
+
+    from provsec.backup import manifest
+
+    real_write = manifest.write
+
+    def write_then_tamper(path: Path, job: str, files: dict[str, manifest.Entry]) -> None:
+        real_write(path, job, files)
+        tamper()
+
+    monkeypatch.setattr(manifest, "write", write_then_tamper)
+    [record] = run_jobs(config, config.jobs)
+    assert record.result.state == "ok"
+    result = drill(config, config.job("docs"))
+    assert result.state == "failed" and "differ from the manifest" in result.reason
+
+
+# ----------------------------------------------------------------------------------------------------- traps
+
+
+def test_missing_path_is_partial_or_failed_never_ok(tmp_path: Path, restic_binary: str) -> None:
+    src = _files(tmp_path / "src")
+    gone = tmp_path / "not-mounted"
+    config = make_config(tmp_path, restic_binary, [
+        {"name": "some-missing", "kind": "files", "class": "documents", "paths": [str(src), str(gone)]},
+        {"name": "all-missing", "kind": "files", "class": "documents", "paths": [str(gone)]},
+    ])
+    some, every = run_jobs(config, config.jobs)
+    assert some.result.state == "partial" and str(gone) in some.result.reason
+    assert some.result.snapshot is not None  # what existed is saved, and its id kept
+    assert every.result.state == "failed" and every.result.snapshot is None
+    assert main(["backup", "--config", config.source, "status"]) == 1
+
+
+def test_missing_path_reported_by_restic_itself_is_caught(
+    tmp_path: Path, newest: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Path vanishes after provsec's own check: restic skips it and exits 0; the snapshot's paths say so."""
+    src = _files(tmp_path / "src")
+    gone = tmp_path / "vanishes"
+    config = make_config(tmp_path, newest, [GOOD_JOB])
+    real_lexists = os.path.lexists
+    monkeypatch.setattr(os.path, "lexists", lambda p: str(p) == str(gone) or real_lexists(p))
+    result = restic.backup_paths(config.repository, [src, gone], tags=["provsec", "job=x"])
+    assert result.state == "partial" and "not in snapshot" in result.reason and result.snapshot
+
+
+def test_failing_dump_producer_is_failed_and_its_snapshot_forgotten(tmp_path: Path, newest: str) -> None:
+    bad = ["sh", "-c", "echo 'CREATE TABLE half'; echo 'pg_dump: error: connection lost' >&2; exit 1"]
+    good = ["sh", "-c", "printf 'CREATE TABLE t (id int);\\n'"]
+    config = make_config(tmp_path, newest, [
+        {"name": "db-bad", "kind": "postgresql", "class": "databases", "database": "ioffice", "dump_command": bad},
+        {"name": "db-good", "kind": "mariadb", "class": "databases", "database": "portal", "dump_command": good},
+    ])
+    bad_rec, good_rec = run_jobs(config, config.jobs)
+    assert bad_rec.result.state == "failed" and bad_rec.result.snapshot is None
+    assert "exited 1" in bad_rec.result.reason and "connection lost" in bad_rec.result.reason
+    assert "forgotten" in bad_rec.result.reason
+    assert restic.snapshots(config.repository, config.job("db-bad").tags) == []  # no good snapshot counted
+    assert bad_rec.snapshots == 0
+    assert good_rec.result.state == "ok" and good_rec.snapshots == 1
+    target = tmp_path / "restored"
+    restore(config, config.job("db-good"), None, target, [])
+    assert (target / "portal.sql").read_text() == "CREATE TABLE t (id int);\n"
+
+
+def test_unreadable_file_is_partial_with_snapshot_kept(tmp_path: Path, newest: str) -> None:
+    """Tests run as root, and root reads a chmod 000 file. So restic runs as root WITHOUT CAP_DAC_OVERRIDE and
+    CAP_DAC_READ_SEARCH (setpriv drops them from the bounding set): it still owns the repository, but a 000
+    file is unreadable to it, exactly as to a non-root backup user."""
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root (setpriv drops capabilities that only root has)")
+    src = _files(tmp_path / "src")
+    secret = src / "unreadable.txt"
+    secret.write_text("hồ sơ mật\n")
+    secret.chmod(0)
+    wrapper = tmp_path / "restic-no-dac"
+    wrapper.write_text(f"#!/bin/sh\nexec setpriv --bounding-set=-dac_override,-dac_read_search "
+                       f"{newest} \"$@\"\n")
+    wrapper.chmod(0o755)
+    config = make_config(tmp_path, str(wrapper), [{"name": "docs", "kind": "files", "class": "documents",
+                                                   "paths": [str(src)]}])
+    [record] = run_jobs(config, config.jobs)
+    assert record.result.state == "partial", record.result.reason
+    assert "could not be read" in record.result.reason and "unreadable.txt" in record.result.reason
+    snap = record.result.snapshot
+    assert snap is not None and [s.id for s in restic.snapshots(config.repository)] == [snap]
+    assert main(["backup", "--config", config.source, "run", "docs"]) == 1
+    values = _metrics(config)
+    assert values[("provsec_backup_job_state", (("job", "docs"), ("state", "partial")))] == 1.0
+    assert values[("provsec_backup_last_success_timestamp_seconds", (("job", "docs"),))] == 0.0
+
+
+def test_wrong_password_is_a_clear_error(
+    tmp_path: Path, restic_binary: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _files(tmp_path / "src")
+    config = make_config(tmp_path, restic_binary, [{"name": "docs", "kind": "files", "class": "documents",
+                                                    "paths": [str(src)]}])
+    config.repository.password_file.write_text("wrong\n")
+    [record] = run_jobs(config, config.jobs)
+    assert record.result.state == "failed"
+    assert record.result.reason == (f"repository {config.repository.url}: wrong password: no key opens it with "
+                                    f"{config.repository.password_file}")
+    assert main(["backup", "--config", config.source, "snapshots"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"provsec: error: {record.result.reason}"]
+    assert check(config, None).state == "failed"  # resticpy's check() would return None here
+
+
+def test_corrupted_pack_fails_check_and_the_metric_says_so(tmp_path: Path, restic_binary: str) -> None:
+    src = _files(tmp_path / "src")
+    config = make_config(tmp_path, restic_binary, [{"name": "docs", "kind": "files", "class": "documents",
+                                                    "paths": [str(src)]}])
+    run_jobs(config, config.jobs)
+    assert check(config, "100%").state == "ok"
+    assert _metrics(config)[("provsec_backup_check_ok", ())] == 1.0
+    packs = sorted((tmp_path / "repo" / "data").rglob("*"), key=lambda p: p.stat().st_size if p.is_file() else 0)
+    pack = packs[-1]  # the largest: the data pack of data.bin
+    pack.chmod(0o600)
+    with pack.open("r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\xff" * 16)
+    result = check(config, "100%")
+    assert result.state == "failed" and "exited 1" in result.reason
+    assert _metrics(config)[("provsec_backup_check_ok", ())] == 0.0
+
+
+def test_kill_9_mid_backup_then_next_run_unlocks_and_succeeds(tmp_path: Path, restic_binary: str) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    with (src / "big").open("wb") as handle:
+        for _ in range(6):
+            handle.write(os.urandom(8 << 20))
+    config = make_config(tmp_path, restic_binary, [{"name": "big", "kind": "files", "class": "documents",
+                                                    "paths": [str(src)]}])
+    repo = config.repository
+    env = {**os.environ, **repo.env}
+    proc = subprocess.Popen([restic_binary, "--repo", repo.url, "--password-file", str(repo.password_file),
+                             "backup", "-q", str(src)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    locks = tmp_path / "repo" / "locks"
+    deadline = time.monotonic() + 10
+    while not any(locks.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    assert any(locks.iterdir())  # the stale lock is left behind
+    # An exclusive operation on the stale lock fails in raw restic (0.14: exit 1, 0.18: exit 11) …
+    with pytest.raises(restic.LockedError):
+        restic._call(repo, ["forget", "--keep-last", "1"])
+    # … provsec's run (backup + forget, which needs the exclusive lock) unlocks stale locks and succeeds.
+    [record] = run_jobs(config, config.jobs)
+    assert record.result.state == "ok", record.result.reason
+    assert not any(locks.iterdir())
+    assert check(config, "100%").state == "ok"
+
+
+def test_a_live_lock_is_not_removed(tmp_path: Path, newest: str) -> None:
+    """unlock removes only stale locks: a lock of a live process makes the job fail, and stays."""
+    src = _files(tmp_path / "src")
+    config = make_config(tmp_path, newest, [{"name": "docs", "kind": "files", "class": "documents",
+                                             "paths": [str(src)]}])
+    repo = config.repository
+    holder = subprocess.Popen(
+        ["sh", "-c", f"sleep 30 | {newest} --repo {repo.url} --password-file {repo.password_file} "
+                     f"--cache-dir {tmp_path}/cache2 backup -q --stdin --stdin-filename hold"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        locks = tmp_path / "repo" / "locks"
+        deadline = time.monotonic() + 10
+        while not any(locks.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        result = restic.check(repo)
+        assert result.state == "failed" and "locked" in result.reason
+        assert any(locks.iterdir())
+    finally:
+        os.killpg(holder.pid, signal.SIGTERM)
+        holder.wait()
+
+
+# ----------------------------------------------------------------------------------------- status & metrics
+
+
+def test_status_json_fields(tmp_path: Path, newest: str, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _files(tmp_path / "src")
+    config = make_config(tmp_path, newest, [
+        {"name": "docs", "kind": "files", "class": "documents", "paths": [str(src)]},
+        {"name": "later", "kind": "files", "class": "documents", "paths": [str(src)]},
+    ])
+    assert main(["backup", "--config", config.source, "run", "docs"]) == 0
+    capsys.readouterr()
+    assert main(["backup", "--config", config.source, "status", "--json"]) == 1  # `later` never ran
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["job"] for r in rows] == ["docs", "later"]
+    docs, later = rows
+    assert {"job", "state", "reason", "snapshot", "finished_at"} <= set(docs)
+    assert docs["state"] == "ok" and len(docs["snapshot"]) == 64
+    assert docs["finished_at"].endswith("Z") and parse_time(docs["finished_at"]).utcoffset() == timedelta(0)
+    assert docs["last_success_at"] == docs["finished_at"]
+    assert later == {**later, "state": "failed", "reason": "never run", "snapshot": None, "finished_at": None}
+
+
+def test_textfile_timestamps_ignore_timezone_and_file_is_replaced_atomically(
+    tmp_path: Path, newest: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _files(tmp_path / "src")
+    config = make_config(tmp_path, newest, [{"name": "docs", "kind": "files", "class": "documents",
+                                             "paths": [str(src)]}])
+    monkeypatch.setenv("TZ", "Asia/Ho_Chi_Minh")
+    time.tzset()
+    try:
+        [record] = run_jobs(config, config.jobs)
+        assert config.textfile_dir is not None
+        path = config.textfile_dir / TEXTFILE_NAME
+        before = path.stat().st_ino
+        values = _metrics(config)
+        finished = record.result.finished_at.timestamp()
+        assert abs(values[("provsec_backup_last_run_timestamp_seconds", (("job", "docs"),))] - finished) < 1e-3
+        assert abs(values[("provsec_backup_last_success_timestamp_seconds", (("job", "docs"),))] - finished) < 1e-3
+        assert abs(finished - time.time()) < 60  # UTC seconds, not 7 h off
+        assert values[("provsec_backup_job_state", (("job", "docs"), ("state", "ok")))] == 1.0
+        assert values[("provsec_backup_job_state", (("job", "docs"), ("state", "failed")))] == 0.0
+        assert values[("provsec_backup_snapshots", (("job", "docs"),))] == 1.0
+        assert values[("provsec_backup_last_run_added_bytes", (("job", "docs"),))] == record.result.bytes_added
+        write_textfile(config)
+        assert path.stat().st_ino != before  # a new file renamed over the old one, never rewritten in place
+        assert [p.name for p in config.textfile_dir.iterdir()] == [TEXTFILE_NAME]  # no temp file left
+        assert stat.S_IMODE(path.stat().st_mode) & 0o044  # node_exporter (not root) can read it
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_resticpy_globals_and_environment_are_restored(tmp_path: Path, newest: str) -> None:
+    config = make_config(tmp_path, newest, [GOOD_JOB])
+    saved = (resticpy.binary_path, resticpy.repository, resticpy.password_file, dict(os.environ))
+    os.environ["RESTIC_REPOSITORY"] = "/nonexistent/elsewhere"  # must not leak into provsec's calls
+    try:
+        assert restic.snapshots(config.repository) == []
+        assert (resticpy.binary_path, resticpy.repository, resticpy.password_file) == saved[:3]
+        assert os.environ["RESTIC_REPOSITORY"] == "/nonexistent/elsewhere"
+    finally:
+        os.environ.pop("RESTIC_REPOSITORY")
+
+
+def test_times_are_utc_iso() -> None:
+    moment = parse_time("2026-11-26T09:10:23.918030334+07:00")
+    assert iso(moment) == "2026-11-26T02:10:23.918Z"
+
+
+# ------------------------------------------------------------------------------------- configuration input
+
+
+GOOD_JOB = {"name": "docs", "kind": "files", "class": "documents", "paths": ["/srv/docs"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"jobs": [{**GOOD_JOB, "kind": "tape"}]}, "cfg: job docs: kind: expected one of files, postgresql, mariadb"),
+        ({"jobs": [{**GOOD_JOB, "paths": ["srv/docs"]}]}, "cfg: job docs: paths: 'srv/docs' is not absolute"),
+        ({"jobs": [{**GOOD_JOB, "class": "secret"}]}, "cfg: job docs: class: 'secret' has no retention policy"),
+        ({"jobs": [{**GOOD_JOB, "database": "x"}]}, "cfg: job docs: database: not for kind files"),
+        ({"jobs": [{"name": "db", "kind": "postgresql", "class": "documents"}]}, "cfg: job db: database: expected"),
+        ({"jobs": [GOOD_JOB, GOOD_JOB]}, "cfg: job docs: name: used twice"),
+        ({"jobs": [{**GOOD_JOB, "name": "Bad Name"}]}, "cfg: jobs\\[0\\]: name: expected lower-case"),
+        ({"retention": {"documents": {"keep_daily": 0}}}, "cfg: retention: documents: keep_daily: expected a whole"),
+        ({"retention": {"documents": {"keep_forever": 1}}}, "cfg: retention: documents: keep_forever: unknown key"),
+        ({"group_by": ["host", "time"]}, "cfg: group_by: 'time' is not one of host, paths, tags"),
+        ({"group_by": None}, "cfg: group_by: expected a non-empty list"),
+        ({"env": {"RESTIC_PASSWORD": "x"}}, "cfg: env: no passwords in the environment"),
+        ({"colour": "blue"}, "cfg: colour: unknown key"),
+    ],
+)
+def test_config_errors_name_the_job_and_key(change: dict[str, Any], message: str) -> None:
+    data = {"repository": "/srv/restic", "password_file": "/etc/provsec/backup/password", "state_dir": "/var/lib/x",
+            "group_by": ["host", "tags"], "retention": {"documents": {"keep_daily": 7}}, "jobs": [GOOD_JOB]}
+    data.update(change)
+    with pytest.raises(InputError, match="^" + message):
+        parse_config(data, "cfg")
+
+
+def test_config_defaults_and_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = parse_config({"repository": "/r", "password_file": "/p", "state_dir": "/s", "group_by": ["host", "tags"],
+                        "retention": {"db": {"keep_daily": 7}},
+                        "jobs": [{"name": "pg", "kind": "postgresql", "class": "db", "database": "ioffice"}]}, "c")
+    assert cfg.jobs[0].dump_command[-3:] == ("--format=custom", "--dbname", "ioffice")
+    assert cfg.jobs[0].tags == ("provsec", "job=pg", "class=db")
+    assert main(["backup", "--config", str(tmp_path / "none.yml"), "status"]) == 2
+    assert capsys.readouterr().err == f"provsec: error: {tmp_path / 'none.yml'}: backup configuration not found\n"
+    good = tmp_path / "c.yml"
+    good.write_text(yaml.safe_dump({"repository": "/r", "password_file": str(tmp_path / "nopw"), "state_dir": "/s",
+                                    "group_by": ["host"], "retention": {"db": {"keep_daily": 7}},
+                                    "jobs": [{"name": "pg", "kind": "postgresql", "class": "db",
+                                              "database": "ioffice"}]}))
+    assert main(["backup", "--config", str(good), "run", "nope"]) == 2
+    assert "no job named 'nope' (jobs: pg)" in capsys.readouterr().err
+    assert main(["backup", "--config", str(good), "snapshots"]) == 2
+    assert f"password file {tmp_path / 'nopw'} does not exist" in capsys.readouterr().err

@@ -143,7 +143,7 @@ def test_round_trip_byte_for_byte_and_drill(tmp_path: Path, newest: str) -> None
     assert result.state == "ok", result.reason
     assert result.files_checked == 3 and result.rto_s is not None and result.rpo_s is not None
     assert list((tmp_path / "scratch").iterdir()) == []  # cleaned up
-    assert _metrics(config)[("provsec_backup_drill_ok", (("job", "docs"),))] == 1.0
+    assert _metrics(config)[("provsec_backup_drill_ok", (("backup_job", "docs"),))] == 1.0
 
 
 def test_drill_detects_a_file_that_differs_from_the_manifest(
@@ -250,8 +250,8 @@ def test_unreadable_file_is_partial_with_snapshot_kept(tmp_path: Path, newest: s
     assert snap is not None and [s.id for s in restic.snapshots(config.repository)] == [snap]
     assert main(["backup", "--config", config.source, "run", "docs"]) == 1
     values = _metrics(config)
-    assert values[("provsec_backup_job_state", (("job", "docs"), ("state", "partial")))] == 1.0
-    assert values[("provsec_backup_last_success_timestamp_seconds", (("job", "docs"),))] == 0.0
+    assert values[("provsec_backup_job_state", (("backup_job", "docs"), ("state", "partial")))] == 1.0
+    assert values[("provsec_backup_last_success_timestamp_seconds", (("backup_job", "docs"),))] == 0.0
 
 
 def test_wrong_password_is_a_clear_error(
@@ -380,13 +380,14 @@ def test_textfile_timestamps_ignore_timezone_and_file_is_replaced_atomically(
         before = path.stat().st_ino
         values = _metrics(config)
         finished = record.result.finished_at.timestamp()
-        assert abs(values[("provsec_backup_last_run_timestamp_seconds", (("job", "docs"),))] - finished) < 1e-3
-        assert abs(values[("provsec_backup_last_success_timestamp_seconds", (("job", "docs"),))] - finished) < 1e-3
+        assert abs(values[("provsec_backup_last_run_timestamp_seconds", (("backup_job", "docs"),))] - finished) < 1e-3
+        docs = (("backup_job", "docs"),)
+        assert abs(values[("provsec_backup_last_success_timestamp_seconds", docs)] - finished) < 1e-3
         assert abs(finished - time.time()) < 60  # UTC seconds, not 7 h off
-        assert values[("provsec_backup_job_state", (("job", "docs"), ("state", "ok")))] == 1.0
-        assert values[("provsec_backup_job_state", (("job", "docs"), ("state", "failed")))] == 0.0
-        assert values[("provsec_backup_snapshots", (("job", "docs"),))] == 1.0
-        assert values[("provsec_backup_last_run_added_bytes", (("job", "docs"),))] == record.result.bytes_added
+        assert values[("provsec_backup_job_state", (("backup_job", "docs"), ("state", "ok")))] == 1.0
+        assert values[("provsec_backup_job_state", (("backup_job", "docs"), ("state", "failed")))] == 0.0
+        assert values[("provsec_backup_snapshots", (("backup_job", "docs"),))] == 1.0
+        assert values[("provsec_backup_last_run_added_bytes", (("backup_job", "docs"),))] == record.result.bytes_added
         write_textfile(config)
         assert path.stat().st_ino != before  # a new file renamed over the old one, never rewritten in place
         assert [p.name for p in config.textfile_dir.iterdir()] == [TEXTFILE_NAME]  # no temp file left

@@ -32,17 +32,18 @@ class BackupCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         store = StateStore(self.config.state_dir)
         state = GaugeMetricFamily("provsec_backup_job_state", "Last run state of the job: 1 for the current state "
-                            "(ok, partial, failed; never run counts as failed).", labels=["job", "state"])
+                            "(ok, partial, failed; never run counts as failed).", labels=["backup_job", "state"])
         last_run = GaugeMetricFamily("provsec_backup_last_run_timestamp_seconds",
-                               "When the last run of the job finished (Unix seconds; 0: never run).", labels=["job"])
+                               "When the last run of the job finished (Unix seconds; 0: never run).",
+                               labels=["backup_job"])
         last_ok = GaugeMetricFamily("provsec_backup_last_success_timestamp_seconds",
-                              "When the last run in state ok finished (Unix seconds; 0: never).", labels=["job"])
+                              "When the last run in state ok finished (Unix seconds; 0: never).", labels=["backup_job"])
         duration = GaugeMetricFamily("provsec_backup_last_run_duration_seconds", "Duration of the last run.",
-                               labels=["job"])
+                               labels=["backup_job"])
         added = GaugeMetricFamily("provsec_backup_last_run_added_bytes",
-                            "Bytes the last run added to the repository (before compression).", labels=["job"])
+                            "Bytes the last run added to the repository (before compression).", labels=["backup_job"])
         count = GaugeMetricFamily("provsec_backup_snapshots", "Snapshots of the job in the repository after the last "
-                            "run and its retention.", labels=["job"])
+                            "run and its retention.", labels=["backup_job"])
         for row in status(self.config):
             job = row["job"]
             for name in STATES:
@@ -63,13 +64,13 @@ class BackupCollector(Collector):
                               "(Unix seconds).", value=timestamp(check["finished_at"]) or 0.0)
 
         drill_ok = GaugeMetricFamily("provsec_backup_drill_ok", "1 if the last restore drill of the job passed, "
-                                     "else 0.", labels=["job"])
+                                     "else 0.", labels=["backup_job"])
         drill_time = GaugeMetricFamily("provsec_backup_drill_timestamp_seconds", "When the last restore drill of the "
-                                 "job finished (Unix seconds).", labels=["job"])
+                                 "job finished (Unix seconds).", labels=["backup_job"])
         rto = GaugeMetricFamily("provsec_backup_drill_rto_seconds", "Measured RTO: seconds the last drill took to "
-                          "restore (and verify) the snapshot.", labels=["job"])
+                          "restore (and verify) the snapshot.", labels=["backup_job"])
         rpo = GaugeMetricFamily("provsec_backup_drill_rpo_seconds", "Measured RPO at the last drill: age of the "
-                          "restored snapshot when the drill started.", labels=["job"])
+                          "restored snapshot when the drill started.", labels=["backup_job"])
         for job in self.config.jobs:
             drill = store.last_drill(job.name)
             if drill is None:

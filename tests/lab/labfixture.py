@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
 import subprocess
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from provsec.errors import ProvsecError
 from provsec.lab import Lab
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
+RECAP = re.compile(r"^(\S+)\s+:\s+(ok=.*)$", re.MULTILINE)
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """The PLAY RECAP of ansible-playbook's output as {host: {"ok": n, "changed": n, ...}}."""
+    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", fields)} for host, fields in RECAP.findall(output)}
 
 
 @dataclass
@@ -24,8 +39,44 @@ class LabHandle:
     def ssh(self, host: str, command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return self.lab.ssh(host, command, timeout=timeout)
 
+    def root(self, host: str, command: str, timeout: float = 300,
+             interpreter: str = "sh") -> subprocess.CompletedProcess[str]:
+        """command as root on host: `sudo -n <interpreter> -c command` through a new SSH login as the admin."""
+        return self.ssh(host, f"sudo -n {interpreter} -c " + shlex.quote(command), timeout=timeout)
+
     def playbook(self, name: str, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
         return self.ansible("ansible-playbook", str(REPO / "playbooks" / name), *args, timeout=timeout)
+
+    def play(self, playbook: Path | str, hosts: Sequence[str], *args: str,
+             timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+        """ansible-playbook limited to hosts; playbook is a path, or a name under playbooks/ when a str."""
+        path = playbook if isinstance(playbook, Path) else REPO / "playbooks" / playbook
+        return self.ansible("ansible-playbook", str(path), "-l", ",".join(hosts), *args, timeout=timeout)
+
+    def play_ok(self, playbook: Path | str, hosts: Sequence[str], *args: str,
+                timeout: float = 1200) -> dict[str, dict[str, int]]:
+        """play() that must succeed (rc 0, the output's tail otherwise) with a recap of exactly hosts; the recap."""
+        res = self.play(playbook, hosts, *args, timeout=timeout)
+        output = res.stdout[-6000:] + res.stderr[-2000:]
+        assert res.returncode == 0, f"{' '.join(args)} failed (rc {res.returncode}):\n{output}"
+        counts = recap(res.stdout)
+        assert sorted(counts) == sorted(hosts), counts
+        return counts
+
+    def audit(self, hosts: Sequence[str], results_dir: Path, *args: str,
+              unchanged: bool = False) -> dict[str, dict[str, dict[str, Any]]]:
+        """audit.yml on hosts into results_dir (rc 0; with unchanged, no change on any); results by control id."""
+        res = self.playbook("audit.yml", "-l", ",".join(hosts), "-e", f"provsec_audit_dir={results_dir}", *args)
+        assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+        if unchanged:
+            counts = recap(res.stdout)
+            for host in hosts:
+                assert counts.get(host, {}).get("changed") == 0, res.stdout[-2000:]
+        by_host = {}
+        for host in hosts:
+            doc = json.loads((results_dir / "results" / f"{host}.json").read_text())
+            by_host[host] = {r["id"]: r for r in doc["results"]}
+        return by_host
 
     def ansible(self, tool: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
@@ -37,3 +88,16 @@ class LabHandle:
 
     def reset(self, host: str) -> None:
         self.lab.reset(host)
+
+    def reset_waiting(self, host: str) -> None:
+        """reset(host), waiting (5 minutes at most) while another lab command holds the lab's lock."""
+        for _ in range(60):
+            try:
+                self.reset(host)
+            except ProvsecError as exc:
+                if "holds" not in str(exc):
+                    raise
+                time.sleep(5)
+            else:
+                return
+        pytest.fail(f"{host}: the lab stayed locked for 5 minutes")

@@ -9,7 +9,6 @@ Run with PROVSEC_LAB_KEEP=1 on a shared lab; every play is limited to web1."""
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import subprocess
@@ -20,8 +19,6 @@ from pathlib import Path
 
 import pytest
 from labfixture import REPO, LabHandle
-
-from provsec.errors import ProvsecError
 
 HOST = "web1"  # 198.18.0.23, outside the admin subnet 198.18.0.0/28
 ADDRESS = "198.18.0.23"
@@ -40,39 +37,19 @@ class Hardened:
     first_run_s: float
 
 
-def recap(output: str) -> dict[str, dict[str, int]]:
-    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", fields)}
-            for host, fields in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, flags=re.MULTILINE)}
-
-
 def play(lab: LabHandle, *args: str) -> subprocess.CompletedProcess[str]:
-    return lab.ansible("ansible-playbook", str(PLAYBOOK), "-l", HOST, *args, timeout=900)
+    """The roles' playbook on HOST."""
+    return lab.play(PLAYBOOK, [HOST], *args)
 
 
 def ok_run(lab: LabHandle, *args: str) -> dict[str, int]:
-    res = play(lab, *args)
-    output = res.stdout[-6000:] + res.stderr[-2000:]
-    assert res.returncode == 0, f"{' '.join(args)} failed (rc {res.returncode}):\n{output}"
-    return recap(res.stdout)[HOST]
+    """The roles' playbook on HOST, which must succeed; HOST's recap."""
+    return lab.play_ok(PLAYBOOK, [HOST], *args)[HOST]
 
 
 def sh(lab: LabHandle, command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """command as root on HOST (sudo through a new SSH login as the admin)."""
-    return lab.ssh(HOST, "sudo -n bash -c " + shlex.quote(command), timeout=timeout)
-
-
-def reset(lab: LabHandle) -> None:
-    """Reset HOST, waiting while another lab command (another engineer's run) holds the lab's lock."""
-    for _ in range(60):
-        try:
-            lab.reset(HOST)
-        except ProvsecError as exc:
-            if "holds" not in str(exc):
-                raise
-            time.sleep(5)
-        else:
-            return
-    pytest.fail(f"{HOST}: the lab stayed locked for 5 minutes")
+    """command as root on HOST, through bash."""
+    return lab.root(HOST, command, timeout=timeout, interpreter="bash")
 
 
 def fail_logins(lab: LabHandle, source: str, count: int) -> None:
@@ -112,7 +89,7 @@ def wait_banned(lab: LabHandle, seconds: int = 30) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def hardened(lab: LabHandle) -> Iterator[Hardened]:
-    reset(lab)
+    lab.reset_waiting(HOST)
     # --check --diff on a fresh host: succeeds and installs or writes nothing.
     ok_run(lab, "--check", "--diff")
     wrote = sh(lab, "test -e /etc/fail2ban || test -e /etc/audit || dpkg -s auditd >/dev/null 2>&1 "
@@ -239,11 +216,7 @@ def test_a_faulty_file_is_refused_before_it_is_installed(hardened: Hardened) -> 
 
 
 def test_the_audit_reports_fail2ban_passing_and_auditd_not_applicable(hardened: Hardened, tmp_path: Path) -> None:
-    res = hardened.lab.playbook("audit.yml", "-l", HOST, "-e", f"provsec_audit_dir={tmp_path}")
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
-    assert recap(res.stdout)[HOST]["changed"] == 0
-    doc = json.loads((tmp_path / "results" / f"{HOST}.json").read_text())
-    results = {r["id"]: r for r in doc["results"]}
+    results = hardened.lab.audit([HOST], tmp_path, unchanged=True)[HOST]
     for cid in ("PS-FAIL2BAN-01", "PS-FAIL2BAN-02", "PS-FAIL2BAN-03"):
         assert results[cid]["status"] == "pass", results[cid]
     assert "provsec.conf" in results["PS-FAIL2BAN-03"]["evidence"]

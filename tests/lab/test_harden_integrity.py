@@ -21,11 +21,8 @@ from pathlib import Path
 import pytest
 from labfixture import REPO, LabHandle
 
-from provsec.errors import ProvsecError
-
 HOST = "db1"
 PLAYBOOK = REPO / "tests" / "lab" / "playbooks" / "roles_integrity.yml"
-RECAP = re.compile(r"^(\S+)\s+:\s+(ok=.*)$", re.MULTILINE)
 DB = "/var/lib/aide/aide.db"
 UNIT = "provsec-aide-init"
 CANARY = "/etc/provsec-integrity-canary"  # in the baseline, then changed
@@ -46,46 +43,24 @@ class Integrity:
     init_run_time: str
 
 
-def recap(output: str) -> dict[str, dict[str, int]]:
-    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", fields)}
-            for host, fields in RECAP.findall(output)}
-
-
 def play(lab: LabHandle, *args: str) -> subprocess.CompletedProcess[str]:
-    return lab.ansible("ansible-playbook", str(PLAYBOOK), "-l", HOST, *args, timeout=900)
+    """The role's playbook on HOST."""
+    return lab.play(PLAYBOOK, [HOST], *args)
 
 
 def ok_run(lab: LabHandle, *args: str) -> dict[str, int]:
-    res = play(lab, *args)
-    output = res.stdout[-6000:] + res.stderr[-2000:]
-    assert res.returncode == 0, f"{' '.join(args)} failed (rc {res.returncode}):\n{output}"
-    counts = recap(res.stdout)
-    assert sorted(counts) == [HOST], counts
-    return counts[HOST]
+    """The role's playbook on HOST, which must succeed; HOST's recap."""
+    return lab.play_ok(PLAYBOOK, [HOST], *args)[HOST]
 
 
 def sh(lab: LabHandle, command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """command as root on the host (sudo through a new SSH login as the admin)."""
-    return lab.ssh(HOST, "sudo -n sh -c " + shlex.quote(command), timeout=timeout)
-
-
-def reset(lab: LabHandle) -> None:
-    """Reset the host, waiting while another lab command (another engineer's run) holds the lab's lock."""
-    for _ in range(60):
-        try:
-            lab.reset(HOST)
-        except ProvsecError as exc:
-            if "holds" not in str(exc):
-                raise
-            time.sleep(5)
-        else:
-            return
-    pytest.fail(f"{HOST}: the lab stayed locked for 5 minutes")
+    """command as root on HOST."""
+    return lab.root(HOST, command, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def integrity(lab: LabHandle) -> Iterator[Integrity]:
-    reset(lab)
+    lab.reset_waiting(HOST)
     # --check --diff on a fresh host: succeeds and installs or writes nothing.
     ok_run(lab, "--check", "--diff")
     assert sh(lab, "dpkg-query -W -f '${db:Status-Status}' aide").stdout != "installed"
@@ -191,9 +166,6 @@ def test_a_broken_rule_is_refused_and_never_installed(integrity: Integrity, tmp_
 
 
 def test_the_audit_passes_the_integrity_controls(integrity: Integrity, tmp_path: Path) -> None:
-    res = integrity.lab.playbook("audit.yml", "-l", HOST, "-e", f"provsec_audit_dir={tmp_path}")
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
-    doc = json.loads((tmp_path / "results" / f"{HOST}.json").read_text())
-    results = {r["id"]: r for r in doc["results"]}
+    results = integrity.lab.audit([HOST], tmp_path)[HOST]
     for cid in ("PS-INTEGRITY-01", "PS-INTEGRITY-02"):
         assert results[cid]["status"] == "pass", results[cid]

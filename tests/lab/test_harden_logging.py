@@ -11,13 +11,11 @@ Only mon1 and bak1 are used; both are reset first."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import secrets
 import shlex
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -30,21 +28,9 @@ PLAYBOOK = REPO / "tests" / "lab" / "playbooks" / "roles_pki_logging.yml"
 REMOTE = "/var/log/remote"
 
 
-def recap(output: str) -> dict[str, dict[str, int]]:
-    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", fields)}
-            for host, fields in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, flags=re.MULTILINE)}
-
-
 def play(lab: LabHandle, *args: str) -> dict[str, dict[str, int]]:
-    res = lab.ansible("ansible-playbook", str(PLAYBOOK), "-l", ",".join(HOSTS), *args, timeout=900)
-    assert res.returncode == 0, f"{' '.join(args)}: rc {res.returncode}\n{res.stdout[-5000:]}{res.stderr[-2000:]}"
-    counts = recap(res.stdout)
-    assert sorted(counts) == sorted(HOSTS), counts
-    return counts
-
-
-def sh(lab: LabHandle, host: str, command: str) -> subprocess.CompletedProcess[str]:
-    return lab.ssh(host, "sudo -n sh -c " + shlex.quote(command))
+    """The roles' playbook on HOSTS, which must succeed; the recap."""
+    return lab.play_ok(PLAYBOOK, HOSTS, *args)
 
 
 def split(token: str) -> str:
@@ -54,7 +40,7 @@ def split(token: str) -> str:
 
 
 def stored(lab: LabHandle, token: str) -> bool:
-    return sh(lab, SERVER, f"grep -rqF {split(token)} {REMOTE}").returncode == 0
+    return lab.root(SERVER, f"grep -rqF {split(token)} {REMOTE}").returncode == 0
 
 
 def wait_stored(lab: LabHandle, token: str, seconds: float) -> bool:
@@ -72,8 +58,8 @@ def logging_lab(lab: LabHandle) -> LabHandle:
         lab.reset(host)
     play(lab, "--check", "--diff")
     for host in HOSTS:
-        assert sh(lab, host, "test -e /etc/systemd/journald.conf.d/60-provsec.conf "
-                             "|| test -e /etc/rsyslog.d/60-provsec.conf").returncode == 1, f"{host}: check mode wrote"
+        assert lab.root(host, "test -e /etc/systemd/journald.conf.d/60-provsec.conf "
+                              "|| test -e /etc/rsyslog.d/60-provsec.conf").returncode == 1, f"{host}: check mode wrote"
     started = time.monotonic()
     play(lab)
     print(f"\npki+logging+firewall, first run on {', '.join(HOSTS)}: {time.monotonic() - started:.1f} s")
@@ -89,17 +75,17 @@ def test_a_message_reaches_the_log_host_under_the_senders_name(logging_lab: LabH
     token = f"provsec-forward-{secrets.token_hex(6)}"
     assert logging_lab.ssh(CLIENT, f"logger -p auth.warning {split(token)}").returncode == 0
     assert wait_stored(logging_lab, token, 30), f"{token} never reached {SERVER}"
-    where = sh(logging_lab, SERVER, f"grep -rlF {split(token)} {REMOTE}").stdout.strip()
+    where = logging_lab.root(SERVER, f"grep -rlF {split(token)} {REMOTE}").stdout.strip()
     assert re.fullmatch(rf"{REMOTE}/{CLIENT}(\.[a-z.]+)?/\d{{4}}-\d\d-\d\d\.log", where), where
-    mode = sh(logging_lab, SERVER, f"stat -c '%a %U %G' {shlex.quote(where)}").stdout.split()
+    mode = logging_lab.root(SERVER, f"stat -c '%a %U %G' {shlex.quote(where)}").stdout.split()
     assert mode == ["640", "root", "adm"]
     # the log host keeps what it receives apart from its own logs
-    assert sh(logging_lab, SERVER, f"grep -qF {split(token)} /var/log/syslog /var/log/auth.log").returncode == 1
+    assert logging_lab.root(SERVER, f"grep -qF {split(token)} /var/log/syslog /var/log/auth.log").returncode == 1
 
 
 def test_messages_logged_while_the_log_host_is_down_arrive_later(logging_lab: LabHandle) -> None:
     # syslog.socket too: any local message (sudo's own) would start rsyslog again through it
-    assert sh(logging_lab, SERVER, "systemctl stop syslog.socket rsyslog.service").returncode == 0
+    assert logging_lab.root(SERVER, "systemctl stop syslog.socket rsyslog.service").returncode == 0
     tokens = [f"provsec-queued-{i}-{secrets.token_hex(4)}" for i in range(20)]
     try:
         logged = logging_lab.ssh(CLIENT, " && ".join(f"logger {split(t)}" for t in tokens))
@@ -107,7 +93,7 @@ def test_messages_logged_while_the_log_host_is_down_arrive_later(logging_lab: La
         time.sleep(2)
         assert not any(stored(logging_lab, t) for t in tokens[:1])
     finally:
-        assert sh(logging_lab, SERVER, "systemctl start syslog.socket rsyslog.service").returncode == 0
+        assert logging_lab.root(SERVER, "systemctl start syslog.socket rsyslog.service").returncode == 0
     assert wait_stored(logging_lab, tokens[-1], 90), "the queued messages never arrived"
     missing = [t for t in tokens if not stored(logging_lab, t)]
     assert missing == [], f"lost while the log host was down: {missing}"
@@ -121,14 +107,14 @@ def test_only_clients_with_a_certificate_from_the_provincial_ca_are_heard(loggin
     # a self-signed certificate: TLS works, but the provincial CA did not sign it
     selfsigned = ("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=bak1 "
                   "-addext subjectAltName=DNS:bak1 -keyout /tmp/ps-rogue.key -out /tmp/ps-rogue.crt 2>/dev/null")
-    assert sh(logging_lab, CLIENT, selfsigned).returncode == 0
+    assert logging_lab.root(CLIENT, selfsigned).returncode == 0
     try:
         rogue = "-cert /tmp/ps-rogue.crt -key /tmp/ps-rogue.key"
-        sh(logging_lab, CLIENT, send.format(token=split(unsigned), cert=rogue))
-        sh(logging_lab, CLIENT, send.format(token=split(signed),
-                                            cert="-cert /etc/provsec/pki/host.crt -key /etc/provsec/pki/host.key"))
+        logging_lab.root(CLIENT, send.format(token=split(unsigned), cert=rogue))
+        logging_lab.root(CLIENT, send.format(token=split(signed),
+                                             cert="-cert /etc/provsec/pki/host.crt -key /etc/provsec/pki/host.key"))
     finally:
-        sh(logging_lab, CLIENT, "rm -f /tmp/ps-rogue.key /tmp/ps-rogue.crt")
+        logging_lab.root(CLIENT, "rm -f /tmp/ps-rogue.key /tmp/ps-rogue.crt")
     assert wait_stored(logging_lab, signed, 20), "a line sent with bak1's certificate was not stored"
     assert not stored(logging_lab, unsigned), "a client with a self-signed certificate was heard"
 
@@ -137,35 +123,33 @@ def test_the_log_port_is_closed_to_an_address_that_is_not_a_managed_host(logging
     # the test process runs on the control node (198.18.0.1): not a managed host, so not in group:all
     with pytest.raises(OSError), socket.create_connection(("198.18.0.20", 6514), timeout=3):
         pass
-    listening = sh(logging_lab, SERVER, "ss -Htln 'sport = :6514' | wc -l").stdout.strip()
+    listening = logging_lab.root(SERVER, "ss -Htln 'sport = :6514' | wc -l").stdout.strip()
     assert listening != "0", "rsyslog does not listen on 6514 at all"
 
 
 def test_received_logs_are_kept_for_the_retention_then_deleted(logging_lab: LabHandle) -> None:
-    rule = sh(logging_lab, SERVER, "cat /etc/tmpfiles.d/provsec-remote-logs.conf").stdout
+    rule = logging_lab.root(SERVER, "cat /etc/tmpfiles.d/provsec-remote-logs.conf").stdout
     days = int(re.search(r" m:(\d+)d$", rule, flags=re.MULTILINE).group(1))  # type: ignore[union-attr]
-    journal = sh(logging_lab, SERVER, "cat /etc/systemd/journald.conf.d/60-provsec.conf").stdout
+    journal = logging_lab.root(SERVER, "cat /etc/systemd/journald.conf.d/60-provsec.conf").stdout
     months = int(re.search(r"^MaxRetentionSec=(\d+)month$", journal, flags=re.MULTILINE).group(1))  # type: ignore[union-attr]
     assert months in (1, 3)  # cấp độ 2 or 3
     assert days >= math.ceil(months * 30.44), f"{months} month(s) required, {days} days kept"
     old, young = f"{REMOTE}/ps-retention/old.log", f"{REMOTE}/ps-retention/young.log"
     prepare = (f"install -d -m 0750 {REMOTE}/ps-retention && touch -d '{days + 2} days ago' {old} "
                f"&& touch -d '{days - 2} days ago' {young}")
-    assert sh(logging_lab, SERVER, prepare).returncode == 0
+    assert logging_lab.root(SERVER, prepare).returncode == 0
     try:
-        assert sh(logging_lab, SERVER, "systemd-tmpfiles --clean /etc/tmpfiles.d/provsec-remote-logs.conf"
-                  ).returncode == 0
-        assert sh(logging_lab, SERVER, f"test -e {old}").returncode == 1, "a file older than the retention stayed"
-        assert sh(logging_lab, SERVER, f"test -e {young}").returncode == 0, "a file within the retention went"
+        assert logging_lab.root(SERVER, "systemd-tmpfiles --clean /etc/tmpfiles.d/provsec-remote-logs.conf"
+                                ).returncode == 0
+        assert logging_lab.root(SERVER, f"test -e {old}").returncode == 1, "a file older than the retention stayed"
+        assert logging_lab.root(SERVER, f"test -e {young}").returncode == 0, "a file within the retention went"
     finally:
-        sh(logging_lab, SERVER, f"rm -rf {REMOTE}/ps-retention")
+        logging_lab.root(SERVER, f"rm -rf {REMOTE}/ps-retention")
 
 
 def test_the_audit_passes_the_logging_controls(logging_lab: LabHandle, tmp_path: Path) -> None:
-    res = logging_lab.playbook("audit.yml", "-l", ",".join(HOSTS), "-e", f"provsec_audit_dir={tmp_path}")
-    assert res.returncode == 0, res.stdout[-3000:]
+    by_host = logging_lab.audit(HOSTS, tmp_path)
     for host in HOSTS:
-        doc = json.loads((tmp_path / "results" / f"{host}.json").read_text())
-        results = {r["id"]: r for r in doc["results"]}
+        results = by_host[host]
         for cid in ("PS-LOGGING-01", "PS-LOGGING-02", "PS-LOGGING-03", "PS-LOGGING-04"):
             assert results[cid]["status"] == "pass", (host, results[cid])

@@ -20,12 +20,9 @@ from pathlib import Path
 import pytest
 from labfixture import REPO, LabHandle
 
-from provsec.errors import ProvsecError
-
 HOSTS = ("db1", "web1")
 LEGACY = "db1"  # gets legacy services, a world-writable file and directory before the first run
 PLAYBOOK = REPO / "tests" / "lab" / "playbooks" / "roles_accounts_kernel_banner_services.yml"
-RECAP = re.compile(r"^(\S+)\s+:\s+(ok=.*)$", re.MULTILINE)
 
 
 @dataclass
@@ -38,41 +35,9 @@ class Hardened:
     first_run_s: float
 
 
-def recap(output: str) -> dict[str, dict[str, int]]:
-    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", fields)}
-            for host, fields in RECAP.findall(output)}
-
-
-def play(lab: LabHandle, *args: str) -> subprocess.CompletedProcess[str]:
-    return lab.ansible("ansible-playbook", str(PLAYBOOK), "-l", ",".join(HOSTS), *args, timeout=1200)
-
-
 def ok_run(lab: LabHandle, *args: str) -> dict[str, dict[str, int]]:
-    res = play(lab, *args)
-    output = res.stdout[-6000:] + res.stderr[-2000:]
-    assert res.returncode == 0, f"{' '.join(args)} failed (rc {res.returncode}):\n{output}"
-    counts = recap(res.stdout)
-    assert sorted(counts) == sorted(HOSTS), counts
-    return counts
-
-
-def sh(lab: LabHandle, host: str, command: str) -> subprocess.CompletedProcess[str]:
-    """command as root on host (sudo through a new SSH login as the admin)."""
-    return lab.ssh(host, "sudo -n sh -c " + shlex.quote(command))
-
-
-def reset(lab: LabHandle, host: str) -> None:
-    """Reset host, waiting while another lab command (another engineer's run) holds the lab's lock."""
-    for _ in range(60):
-        try:
-            lab.reset(host)
-        except ProvsecError as exc:
-            if "holds" not in str(exc):
-                raise
-            time.sleep(5)
-        else:
-            return
-    pytest.fail(f"{host}: the lab stayed locked for 5 minutes")
+    """The roles' playbook on HOSTS, which must succeed; the recap."""
+    return lab.play_ok(PLAYBOOK, HOSTS, *args)
 
 
 def crypt_hash(password: str) -> str:
@@ -84,25 +49,25 @@ def crypt_hash(password: str) -> str:
 @pytest.fixture(scope="module")
 def hardened(lab: LabHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
     for host in HOSTS:
-        reset(lab, host)
+        lab.reset_waiting(host)
     password = f"Kc-{secrets.token_urlsafe(12)}-7a!"
     extra = tmp_path_factory.mktemp("breakglass") / "vault.json"
     extra.write_text(json.dumps({"vault_accounts_breakglass_password_hash": crypt_hash(password)}))
     extra.chmod(0o600)
 
     # --check --diff on fresh hosts: succeeds and writes nothing.
-    before = {h: sh(lab, h, "sha1sum /etc/pam.d/common-auth /etc/login.defs /etc/issue.net").stdout for h in HOSTS}
+    before = {h: lab.root(h, "sha1sum /etc/pam.d/common-auth /etc/login.defs /etc/issue.net").stdout for h in HOSTS}
     ok_run(lab, "--check", "--diff", "-e", f"@{extra}")
     for host in HOSTS:
-        assert sh(lab, host, "sha1sum /etc/pam.d/common-auth /etc/login.defs /etc/issue.net").stdout == before[host]
-        assert sh(lab, host, "getent passwd breakglass").returncode == 2, f"{host}: check mode created an account"
+        assert lab.root(host, "sha1sum /etc/pam.d/common-auth /etc/login.defs /etc/issue.net").stdout == before[host]
+        assert lab.root(host, "getent passwd breakglass").returncode == 2, f"{host}: check mode created an account"
 
     # A legacy server: telnet through inetd, rpcbind, a world-writable file and directory.
-    prep = sh(lab, LEGACY, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q inetutils-telnetd openbsd-inetd "
-                           "rpcbind >/dev/null && install -m 0666 /dev/null /etc/legacy-app.conf "
-                           "&& install -d -m 0777 /srv/dropbox")
+    prep = lab.root(LEGACY, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q inetutils-telnetd openbsd-inetd "
+                            "rpcbind >/dev/null && install -m 0666 /dev/null /etc/legacy-app.conf "
+                            "&& install -d -m 0777 /srv/dropbox")
     assert prep.returncode == 0, prep.stdout + prep.stderr
-    assert sh(lab, LEGACY, "systemctl is-active rpcbind").stdout.strip() == "active"
+    assert lab.root(LEGACY, "systemctl is-active rpcbind").stdout.strip() == "active"
 
     started = time.monotonic()
     ok_run(lab, "-e", f"@{extra}")
@@ -124,34 +89,34 @@ def test_a_second_run_changes_nothing(hardened: Hardened) -> None:
 def test_the_admin_is_never_locked_out_by_ageing_or_failed_passwords(hardened: Hardened) -> None:
     lab = hardened.lab
     host = "web1"
-    assert sh(lab, host, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q pamtester >/dev/null").returncode == 0
+    assert lab.root(host, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q pamtester >/dev/null").returncode == 0
     # Password ageing: the last change far beyond any maximum age.
-    assert sh(lab, host, "chage -d 2000-01-01 labadmin").returncode == 0
-    ageing = sh(lab, host, "chage -l labadmin").stdout
+    assert lab.root(host, "chage -d 2000-01-01 labadmin").returncode == 0
+    ageing = lab.root(host, "chage -l labadmin").stdout
     assert re.search(r"Password expires\s*:\s*never", ageing), ageing
     # Ten failed passwords for the admin, through PAM's login service (common-auth, where pam_faillock sits).
     for _ in range(10):
-        assert sh(lab, host, "echo wrong-password | pamtester login labadmin authenticate").returncode != 0
+        assert lab.root(host, "echo wrong-password | pamtester login labadmin authenticate").returncode != 0
     # A user who is not an admin is locked after 5 failures: pam_faillock is really there.
     user_pw = f"Uu-{secrets.token_urlsafe(12)}-9b!"
-    assert sh(lab, host, f"useradd -m provsec-probe && echo {shlex.quote('provsec-probe:' + user_pw)} | chpasswd"
-              ).returncode == 0
+    assert lab.root(host, f"useradd -m provsec-probe && echo {shlex.quote('provsec-probe:' + user_pw)} | chpasswd"
+                    ).returncode == 0
     try:
         for _ in range(5):
-            sh(lab, host, "echo wrong-password | pamtester login provsec-probe authenticate")
-        locked = sh(lab, host, f"echo {shlex.quote(user_pw)} | pamtester login provsec-probe authenticate")
+            lab.root(host, "echo wrong-password | pamtester login provsec-probe authenticate")
+        locked = lab.root(host, f"echo {shlex.quote(user_pw)} | pamtester login provsec-probe authenticate")
         assert locked.returncode != 0, "the right password got in after 5 failures: faillock does not lock"
-        assert "provsec-probe" in sh(lab, host, "faillock --user provsec-probe").stdout
+        assert "provsec-probe" in lab.root(host, "faillock --user provsec-probe").stdout
     finally:
-        sh(lab, host, "faillock --user provsec-probe --reset; userdel -r provsec-probe")
+        lab.root(host, "faillock --user provsec-probe --reset; userdel -r provsec-probe")
     # The admin: a new SSH login with its key, and sudo without a password, still work.
     login = lab.ssh(host, "sudo -n true && echo sudo-ok")
     assert login.returncode == 0 and login.stdout.strip() == "sudo-ok", login.stdout + login.stderr
-    assert "labadmin" not in sh(lab, host, "faillock --user labadmin | tail -n +3").stdout
+    assert "labadmin" not in lab.root(host, "faillock --user labadmin | tail -n +3").stdout
 
 
 def test_su_is_refused_to_users_outside_the_su_group(hardened: Hardened) -> None:
-    refused = sh(hardened.lab, "web1", "echo x | runuser -u nobody -- su -s /bin/true labadmin")
+    refused = hardened.lab.root("web1", "echo x | runuser -u nobody -- su -s /bin/true labadmin")
     assert refused.returncode != 0
     assert "Permission denied" in refused.stderr + refused.stdout
 
@@ -159,92 +124,92 @@ def test_su_is_refused_to_users_outside_the_su_group(hardened: Hardened) -> None
 def test_the_break_glass_account_works_at_the_console_only(hardened: Hardened) -> None:
     lab, password = hardened.lab, hardened.breakglass_password
     host = "web1"
-    shadow = sh(lab, host, "getent shadow breakglass | cut -d: -f2 | cut -c1-3").stdout.strip()
+    shadow = lab.root(host, "getent shadow breakglass | cut -d: -f2 | cut -c1-3").stdout.strip()
     assert shadow == "$6$", f"no usable password hash: {shadow!r}"
-    groups = sh(lab, host, "id -nG breakglass").stdout.split()
+    groups = lab.root(host, "id -nG breakglass").stdout.split()
     assert "ssh-users" not in groups and "sudo" not in groups, groups
-    assert re.search(r"Password expires\s*:\s*never", sh(lab, host, "chage -l breakglass").stdout)
+    assert re.search(r"Password expires\s*:\s*never", lab.root(host, "chage -l breakglass").stdout)
     # At the console (PAM service login): its password authenticates and the account is allowed.
-    console = sh(lab, host, f"echo {shlex.quote(password)} | pamtester login breakglass authenticate acct_mgmt")
+    console = lab.root(host, f"echo {shlex.quote(password)} | pamtester login breakglass authenticate acct_mgmt")
     assert console.returncode == 0, console.stdout + console.stderr
     # Its own password gives it sudo.
     with_password = f"printf '%s\\n' {shlex.quote(password)} | sudo -S -k -p '' true"
-    become = sh(lab, host, f"runuser -u breakglass -- sh -c {shlex.quote(with_password)}")
+    become = lab.root(host, f"runuser -u breakglass -- sh -c {shlex.quote(with_password)}")
     assert become.returncode == 0, become.stdout + become.stderr
     # Over SSH it is refused by sshd's PAM account stack, even holding a key the host accepts.
-    assert sh(lab, host, "pamtester sshd breakglass acct_mgmt").returncode != 0
-    assert sh(lab, host, "install -d -o breakglass -m 700 ~breakglass/.ssh && install -o breakglass -m 600 "
-                         "~labadmin/.ssh/authorized_keys ~breakglass/.ssh/authorized_keys").returncode == 0
+    assert lab.root(host, "pamtester sshd breakglass acct_mgmt").returncode != 0
+    assert lab.root(host, "install -d -o breakglass -m 700 ~breakglass/.ssh && install -o breakglass -m 600 "
+                          "~labadmin/.ssh/authorized_keys ~breakglass/.ssh/authorized_keys").returncode == 0
     try:
         argv = lab.lab.ssh_argv(host)
         argv[-1] = argv[-1].replace("labadmin@", "breakglass@")
         ssh = subprocess.run([*argv, "true"], capture_output=True, text=True, timeout=30, check=False)
         assert ssh.returncode == 255, f"break-glass logged in over SSH: rc {ssh.returncode} {ssh.stderr}"
     finally:
-        sh(lab, host, "rm -rf ~breakglass/.ssh")
+        lab.root(host, "rm -rf ~breakglass/.ssh")
 
 
 def test_kernel_net_settings_apply_live_and_kernel_settings_are_recorded_not_applicable(hardened: Hardened) -> None:
     lab = hardened.lab
     for host in HOSTS:
-        conf = sh(lab, host, "cat /etc/sysctl.d/60-provsec-hardening.conf").stdout
+        conf = lab.root(host, "cat /etc/sysctl.d/60-provsec-hardening.conf").stdout
         assert "kernel.randomize_va_space = 2" in conf and "fs.suid_dumpable = 0" in conf
-        live = sh(lab, host, "sysctl -n net.ipv4.conf.all.accept_redirects net.ipv4.conf.all.send_redirects "
-                             "net.ipv4.conf.all.log_martians net.ipv4.tcp_syncookies").stdout.split()
+        live = lab.root(host, "sysctl -n net.ipv4.conf.all.accept_redirects net.ipv4.conf.all.send_redirects "
+                              "net.ipv4.conf.all.log_martians net.ipv4.tcp_syncookies").stdout.split()
         assert live == ["0", "0", "1", "1"], f"{host}: {live}"
-        record = json.loads(sh(lab, host, "cat /var/lib/provsec/not-applicable/kernel.json").stdout)
+        record = json.loads(lab.root(host, "cat /var/lib/provsec/not-applicable/kernel.json").stdout)
         assert record["container"] is True
         na = {entry["setting"]: entry for entry in record["not_applicable"]}
         entry = na["sysctl kernel.randomize_va_space"]
         assert entry["control"] == "PS-KERNEL-01" and "read-only inside this container" in entry["reason"]
         assert not any(s.startswith("sysctl net.ipv4.conf.all.") for s in na), sorted(na)
         assert any(s.startswith("kernel modules") for s in na)
-        assert "install cramfs /bin/false" in sh(lab, host, "cat /etc/modprobe.d/60-provsec-disabled.conf").stdout
-        assert "* hard core 0" in re.sub(r"\s+", " ", sh(lab, host, "cat /etc/security/limits.d/*.conf").stdout)
+        assert "install cramfs /bin/false" in lab.root(host, "cat /etc/modprobe.d/60-provsec-disabled.conf").stdout
+        assert "* hard core 0" in re.sub(r"\s+", " ", lab.root(host, "cat /etc/security/limits.d/*.conf").stdout)
     # net.* also come back at boot: systemd-sysctl applies the file inside the container too.
     host = "db1"
-    assert sh(lab, host, "sysctl -qw net.ipv4.conf.all.accept_redirects=1 && "
-                         "systemctl restart systemd-sysctl").returncode == 0
-    assert sh(lab, host, "sysctl -n net.ipv4.conf.all.accept_redirects").stdout.strip() == "0"
+    assert lab.root(host, "sysctl -qw net.ipv4.conf.all.accept_redirects=1 && "
+                          "systemctl restart systemd-sysctl").returncode == 0
+    assert lab.root(host, "sysctl -n net.ipv4.conf.all.accept_redirects").stdout.strip() == "0"
 
 
 def test_legacy_services_are_removed_and_world_writable_files_fixed(hardened: Hardened) -> None:
     lab = hardened.lab
-    status = sh(lab, LEGACY, "dpkg-query --show --showformat='${Package} ${db:Status-Status}\\n' "
-                             "inetutils-telnetd openbsd-inetd 2>/dev/null").stdout
+    status = lab.root(LEGACY, "dpkg-query --show --showformat='${Package} ${db:Status-Status}\\n' "
+                              "inetutils-telnetd openbsd-inetd 2>/dev/null").stdout
     assert " installed" not in status, status
-    assert sh(lab, LEGACY, "systemctl is-active rpcbind.service rpcbind.socket").stdout.split() == ["inactive"] * 2
-    assert sh(lab, LEGACY, "systemctl is-enabled rpcbind.service").stdout.strip() == "masked"
-    assert sh(lab, LEGACY, "stat -c %a /etc/legacy-app.conf /srv/dropbox").stdout.split() == ["664", "1777"]
-    leftover = sh(lab, LEGACY, "find / -xdev -type f -perm -0002 -print -quit").stdout.strip()
+    assert lab.root(LEGACY, "systemctl is-active rpcbind.service rpcbind.socket").stdout.split() == ["inactive"] * 2
+    assert lab.root(LEGACY, "systemctl is-enabled rpcbind.service").stdout.strip() == "masked"
+    assert lab.root(LEGACY, "stat -c %a /etc/legacy-app.conf /srv/dropbox").stdout.split() == ["664", "1777"]
+    leftover = lab.root(LEGACY, "find / -xdev -type f -perm -0002 -print -quit").stdout.strip()
     assert leftover == "", leftover
 
 
 def test_the_notice_and_the_account_settings_are_in_place(hardened: Hardened) -> None:
     lab = hardened.lab
     host = "db1"
-    notice = sh(lab, host, "cat /etc/issue.net").stdout
+    notice = lab.root(host, "cat /etc/issue.net").stdout
     assert "CẢNH BÁO" in notice and "03/2022/QĐ-UBND" in notice and "authorized" in notice
     assert not re.search(r"(?i)debian|gnu/linux|\\[mrsv]", notice)
-    assert sh(lab, host, "cat /etc/issue").stdout == notice
-    assert sh(lab, host, "stat -c %a /etc/update-motd.d/10-uname").stdout.strip() == "644"
-    defs = dict(line.split()[:2] for line in sh(lab, host, "grep -E '^(PASS_MAX_DAYS|PASS_MIN_DAYS|UMASK|"
-                                                          "ENCRYPT_METHOD)\\s' /etc/login.defs").stdout.splitlines())
+    assert lab.root(host, "cat /etc/issue").stdout == notice
+    assert lab.root(host, "stat -c %a /etc/update-motd.d/10-uname").stdout.strip() == "644"
+    defs = dict(line.split()[:2] for line in lab.root(host, "grep -E '^(PASS_MAX_DAYS|PASS_MIN_DAYS|UMASK|"
+                                                           "ENCRYPT_METHOD)\\s' /etc/login.defs").stdout.splitlines())
     assert defs == {"PASS_MAX_DAYS": "60", "PASS_MIN_DAYS": "1", "UMASK": "027", "ENCRYPT_METHOD": "YESCRYPT"}
-    assert "INACTIVE=45" in sh(lab, host, "useradd -D").stdout
+    assert "INACTIVE=45" in lab.root(host, "useradd -D").stdout
     # a login shell gets a read-only idle timeout
     shell = lab.ssh(host, "bash -lc 'echo $TMOUT; TMOUT=0 2>&1; echo $TMOUT'")
     assert shell.stdout.split()[:1] == ["900"] and "readonly" in shell.stdout + shell.stderr
     # pwquality refuses a short password and one with too few classes, even from root
-    assert sh(lab, host, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q pamtester >/dev/null").returncode == 0
-    assert sh(lab, host, "useradd -m provsec-pwq").returncode == 0
+    assert lab.root(host, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q pamtester >/dev/null").returncode == 0
+    assert lab.root(host, "useradd -m provsec-pwq").returncode == 0
     try:
         for weak in ("Sh0rt!pass", "alllowercaseletters1234"):
-            res = sh(lab, host, f"printf '%s\\n' {weak} {weak} {weak} {weak} {weak} {weak} | "
-                                "pamtester passwd provsec-pwq chauthtok")
+            res = lab.root(host, f"printf '%s\\n' {weak} {weak} {weak} {weak} {weak} {weak} | "
+                                 "pamtester passwd provsec-pwq chauthtok")
             assert res.returncode != 0, f"{weak!r} accepted"
         strong = "Gq7#vN2@xL9!pR4s"
-        res = sh(lab, host, f"printf '%s\\n' '{strong}' '{strong}' | pamtester passwd provsec-pwq chauthtok")
+        res = lab.root(host, f"printf '%s\\n' '{strong}' '{strong}' | pamtester passwd provsec-pwq chauthtok")
         assert res.returncode == 0, res.stdout + res.stderr
     finally:
-        sh(lab, host, "userdel -r provsec-pwq")
+        lab.root(host, "userdel -r provsec-pwq")

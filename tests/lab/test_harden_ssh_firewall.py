@@ -12,16 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labfixture import LabHandle
+from labfixture import LabHandle, recap
 
 HOST = "bak1"  # a data-centre host; web1 (outside the admin subnet) probes it
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for host, fields in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, flags=re.MULTILINE):
-        counts[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", fields)}
-    return counts
 
 
 def offered_methods(lab: LabHandle, user: str) -> str:
@@ -44,11 +37,7 @@ def fingerprint(lab: LabHandle) -> str:
 
 def audit_statuses(lab: LabHandle, where: Path) -> dict[str, dict[str, Any]]:
     """audit.yml on HOST (it must change nothing); the results by control id."""
-    res = lab.playbook("audit.yml", "-l", HOST, "-e", f"provsec_audit_dir={where}")
-    assert res.returncode == 0, res.stdout[-3000:]
-    assert recap(res.stdout)[HOST]["changed"] == 0
-    doc = json.loads((where / "results" / f"{HOST}.json").read_text())
-    return {r["id"]: r for r in doc["results"]}
+    return lab.audit([HOST], where, unchanged=True)[HOST]
 
 
 @dataclass

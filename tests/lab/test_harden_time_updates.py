@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,15 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from labfixture import REPO, LabHandle
-
-from provsec.errors import ProvsecError
+from labfixture import REPO, LabHandle, recap
 
 HOST = "agency1"
 NTP_SERVER = "198.18.0.20"  # mon1; the lab inventory names no NTP server
 PLAYBOOK = REPO / "tests" / "lab" / "playbooks" / "roles_time_updates.yml"
 SERVERS = json.dumps({"provsec_ntp_servers": [NTP_SERVER]})
-RECAP = re.compile(r"^(\S+)\s+:\s+(ok=.*)$", re.MULTILINE)
 CHRONY_CONF = "/etc/chrony/chrony.conf"
 APT_CONF = "/etc/apt/apt.conf.d/60provsec-unattended-upgrades"
 
@@ -40,41 +36,19 @@ class Applied:
     first_run_s: float
 
 
-def recap(output: str) -> dict[str, dict[str, int]]:
-    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", fields)}
-            for host, fields in RECAP.findall(output)}
-
-
 def play(lab: LabHandle, *args: str) -> subprocess.CompletedProcess[str]:
-    return lab.ansible("ansible-playbook", str(PLAYBOOK), "-l", HOST, *args, timeout=900)
+    """The roles' playbook on HOST (no time server given)."""
+    return lab.play(PLAYBOOK, [HOST], *args)
 
 
 def ok_run(lab: LabHandle, *args: str) -> dict[str, int]:
-    res = play(lab, "-e", SERVERS, *args)
-    output = res.stdout[-6000:] + res.stderr[-2000:]
-    assert res.returncode == 0, f"{' '.join(args)} failed (rc {res.returncode}):\n{output}"
-    counts = recap(res.stdout)
-    assert sorted(counts) == [HOST], counts
-    return counts[HOST]
+    """The roles' playbook on HOST with the time server, which must succeed; HOST's recap."""
+    return lab.play_ok(PLAYBOOK, [HOST], "-e", SERVERS, *args)[HOST]
 
 
 def sh(lab: LabHandle, command: str) -> subprocess.CompletedProcess[str]:
-    """command as root on HOST (sudo through a new SSH login as the admin)."""
-    return lab.ssh(HOST, "sudo -n sh -c " + shlex.quote(command))
-
-
-def reset(lab: LabHandle, host: str) -> None:
-    """Reset host, waiting while another lab command (another engineer's run) holds the lab's lock."""
-    for _ in range(60):
-        try:
-            lab.reset(host)
-        except ProvsecError as exc:
-            if "holds" not in str(exc):
-                raise
-            time.sleep(5)
-        else:
-            return
-    pytest.fail(f"{host}: the lab stayed locked for 5 minutes")
+    """command as root on HOST."""
+    return lab.root(HOST, command)
 
 
 def installed(lab: LabHandle, package: str) -> bool:
@@ -84,7 +58,7 @@ def installed(lab: LabHandle, package: str) -> bool:
 
 @pytest.fixture(scope="module")
 def applied(lab: LabHandle) -> Iterator[Applied]:
-    reset(lab, HOST)
+    lab.reset_waiting(HOST)
     # A Debian VM's default time daemon, to be replaced.
     prep = sh(lab, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q systemd-timesyncd >/dev/null")
     assert prep.returncode == 0, prep.stdout + prep.stderr
@@ -190,10 +164,7 @@ def test_unattended_upgrade_picks_from_the_security_archive_only(applied: Applie
 
 
 def test_the_audit_passes_time_and_updates(applied: Applied, tmp_path: Path) -> None:
-    res = applied.lab.playbook("audit.yml", "-l", HOST, "-e", f"provsec_audit_dir={tmp_path}")
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
-    doc = json.loads((tmp_path / "results" / f"{HOST}.json").read_text())
-    results = {r["id"]: r for r in doc["results"]}
+    results = applied.lab.audit([HOST], tmp_path)[HOST]
     for cid in ("PS-TIME-01", "PS-TIME-03", "PS-TIME-04", "PS-UPDATES-01", "PS-UPDATES-02"):
         assert results[cid]["status"] == "pass", results[cid]
     assert results["PS-TIME-03"]["evidence"] == f"chrony sources: server {NTP_SERVER}"

@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from provsec.lab import Lab
@@ -38,17 +39,50 @@ def changed(output: str, host: str) -> int:
     return int(found.group(1)) if found else -1
 
 
-def lynis(lab: Lab, host: str) -> tuple[str, str, str]:
+@dataclass
+class LynisRun:
+    version: str
+    index: str
+    warnings: list[str]  # "TEST-ID: text"
+    points: dict[str, tuple[int, int]]  # test id -> (points earned, points possible)
+
+
+POINTS = re.compile(r"Hardening: assigned (?:maximum number of hardening points for this item \((\d+)\)"
+                    r"|partial number of hardening points \((\d+) of (\d+)\))")
+
+
+def lynis_points(log: str) -> dict[str, tuple[int, int]]:
+    """Hardening points per Lynis test, from /var/log/lynis.log (each test's section starts with its id)."""
+    points: dict[str, tuple[int, int]] = {}
+    test = ""
+    for line in log.splitlines():
+        started = re.search(r"Performing test ID (\S+)", line)
+        if started:
+            test = started.group(1)
+            continue
+        got = POINTS.search(line)
+        if got and test:
+            earned, possible = ((int(got.group(1)),) * 2 if got.group(1)
+                                else (int(got.group(2)), int(got.group(3))))
+            old = points.get(test, (0, 0))
+            points[test] = (old[0] + earned, old[1] + possible)
+    return points
+
+
+def lynis(lab: Lab, host: str) -> LynisRun:
     install = lab.ssh(host, "test -x /usr/sbin/lynis || sudo -n DEBIAN_FRONTEND=noninteractive "
                             "apt-get install -y -qq lynis >/dev/null", timeout=600)
     if install.returncode != 0:
         raise SystemExit(f"{host}: cannot install lynis: {install.stderr}")
     lab.ssh(host, "sudo -n lynis audit system --quick --no-colors --quiet >/dev/null 2>&1", timeout=900)
     report = lab.ssh(host, "sudo -n cat /var/log/lynis-report.dat").stdout
+    log = lab.ssh(host, "sudo -n cat /var/log/lynis.log").stdout
     version = re.search(r"^lynis_version=(.*)$", report, flags=re.MULTILINE)
     index = re.search(r"^hardening_index=(\d+)$", report, flags=re.MULTILINE)
-    warnings = len(re.findall(r"^warning\[\]=", report, flags=re.MULTILINE))
-    return (version.group(1) if version else "?", index.group(1) if index else "?", str(warnings))
+    warnings = [f"{m.group(1)}: {m.group(2)}"
+                for m in re.finditer(r"^warning\[\]=([^|]*)\|([^|]*)", report, flags=re.MULTILINE)]
+    return LynisRun(version.group(1) if version else "?", index.group(1) if index else "?", warnings,
+                    lynis_points(log))
 
 
 def forks() -> str:
@@ -66,6 +100,10 @@ def main() -> int:
     before = lynis(lab, ONE)
     first, out1, rc1 = playbook("playbooks/harden.yml", "-l", ONE)
     again, out2, rc2 = playbook("playbooks/harden.yml", "-l", ONE)
+    # AIDE's first database is built in the background after the run: let it finish (bounded) before Lynis looks
+    deadline = time.monotonic() + 900
+    while lab.ssh(ONE, "systemctl is-active --quiet provsec-aide-init").returncode == 0 and time.monotonic() < deadline:
+        time.sleep(5)
     after = lynis(lab, ONE)
     for host in hosts:
         lab.reset(host)
@@ -77,8 +115,18 @@ def main() -> int:
           f"{'' if rc2 == 0 else '  FAILED'}")
     print(f"  {len(hosts)} hosts, parallel  : {parallel:6.1f} s  = {parallel / first:.1f}x one host "
           f"(target {TARGET_PARALLEL_X:.0f}x), forks={forks()}{'' if rc3 == 0 else '  FAILED'}")
-    print(f"  Lynis {before[0]} on {ONE}: hardening index {before[1]} before -> {after[1]} after; "
-          f"warnings {before[2]} -> {after[2]} (target: >= 85, 0 warnings)")
+    print(f"  Lynis {before.version} on {ONE}: hardening index {before.index} before -> {after.index} after; "
+          f"warnings {len(before.warnings)} -> {len(after.warnings)} (target: >= 85, 0 warnings)")
+    for warning in after.warnings:
+        print(f"    warning after: {warning}")
+    print("  Lynis tests that gained points (test: before -> after, of possible):")
+    for test in sorted(after.points):
+        b, a = before.points.get(test, (0, 0)), after.points[test]
+        if a[0] > b[0]:
+            print(f"    {test:10} {b[0]:3} -> {a[0]:3} of {a[1]}")
+    missing = {t: p for t, p in after.points.items() if p[0] < p[1]}
+    print("  Lynis tests still short of their points: "
+          + ", ".join(f"{t} {p[0]}/{p[1]}" for t, p in sorted(missing.items())))
     return 0 if rc1 == rc2 == rc3 == 0 else 1
 
 

@@ -123,6 +123,11 @@ def test_trixie_hosts_boot_take_packages_through_the_proxy_and_are_hardened(tmp_
         harden = handle.playbook("harden.yml", "-e", "harden_serial=100%")
         print(f"\nharden.yml on Debian 13 host1+host2: {time.monotonic() - started:.1f} s")
         assert harden.returncode == 0, harden.stdout[-5000:] + harden.stderr[-2000:]
+        deadline = time.monotonic() + 600  # AIDE's first database is built in the background (role integrity)
+        while any(lab.ssh(h, "systemctl is-active --quiet provsec-aide-init").returncode == 0
+                  for h in ("host1", "host2")):
+            assert time.monotonic() < deadline, "AIDE's first database took more than 10 minutes"
+            time.sleep(5)
         audit = handle.playbook("audit.yml", "-e", f"provsec_audit_dir={tmp_path}")
         assert audit.returncode == 0, audit.stdout[-3000:]
         for host in ("host1", "host2"):

@@ -148,6 +148,21 @@ def test_up_again_reuses_the_running_lab(lab: LabHandle) -> None:
     assert sorted(state.pids.values()) == before
 
 
+def test_up_from_another_checkout_moves_the_inventory_there_and_back(lab: LabHandle, tmp_path: Path) -> None:
+    other = tmp_path / "inventory" / "lab"
+    name, release = lab.lab.profile().name, lab.lab.state().release  # type: ignore[union-attr]
+    try:
+        state = lab.lab.up(name, release, other)
+        assert Path(state.inventory_dir) == other.resolve()
+        assert "ansible_host" in (other / "hosts.yml").read_text()
+        assert not (lab.inventory_dir / "hosts.yml").exists()  # one lab, one inventory: no stale copy
+    finally:
+        state = lab.lab.up(name, release, lab.inventory_dir)
+    assert Path(state.inventory_dir) == lab.inventory_dir.resolve()
+    assert (lab.inventory_dir / "hosts.yml").is_file()
+    assert not (other / "hosts.yml").exists()
+
+
 def test_status_and_inventory_check(lab: LabHandle) -> None:
     status = subprocess.run([str(VENV_BIN / "provsec"), "lab", "status", "--json"], capture_output=True,
                             text=True, check=False, cwd=REPO)

@@ -171,7 +171,14 @@ class Lab:
             if (current is not None and current.profile == prof.name and current.release == release
                     and self._healthy(prof, current)):
                 self.log(f"{prof.name} lab ({release}) is already up; nothing to do")
-                inventory.write(prof, Path(current.inventory_dir), self.paths.key, self.paths.known_hosts)
+                if Path(current.inventory_dir) != inventory_dir:
+                    # another checkout asks for the running lab: its inventory moves there (and `down` removes it
+                    # there); the old checkout gets it back with its own `up`
+                    inventory.remove(Path(current.inventory_dir))
+                    current.inventory_dir = str(inventory_dir)
+                    current.save(self.paths.state)
+                    self.log(f"inventory moved to {inventory_dir}")
+                inventory.write(prof, inventory_dir, self.paths.key, self.paths.known_hosts)
                 return current
             self._teardown(quiet=True)
             started = time.monotonic()

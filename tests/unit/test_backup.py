@@ -4,6 +4,7 @@ scripts/fetch-restic unpacks into /var/cache/provsec/restic) — and the wrapper
 
 from __future__ import annotations
 
+import dataclasses
 import filecmp
 import json
 import os
@@ -227,6 +228,21 @@ def test_failing_dump_producer_is_failed_and_its_snapshot_forgotten(tmp_path: Pa
     assert (target / "portal.sql").read_text() == "CREATE TABLE t (id int);\n"
 
 
+@pytest.mark.parametrize("silent_ok", [False, True], ids=["fails-before-writing", "writes-nothing-exit-0"])
+def test_a_dump_that_writes_nothing_leaves_no_snapshot(tmp_path: Path, newest: str, silent_ok: bool) -> None:
+    # pg_dump on a database that does not exist fails before its first byte: restic 0.18 then exits 3
+    # ("no data read") and still saves an empty snapshot
+    fails = "echo 'pg_dump: error: database \"x\" does not exist' >&2; exit 1"
+    producer = ["true"] if silent_ok else ["sh", "-c", fails]
+    config = make_config(tmp_path, newest, [
+        {"name": "db", "kind": "postgresql", "class": "databases", "database": "x", "dump_command": producer}])
+    [rec] = run_jobs(config, config.jobs)
+    assert rec.result.state == "failed" and rec.result.snapshot is None, rec.result.reason
+    assert ("no complete dump" if silent_ok else "does not exist") in rec.result.reason
+    assert "forgotten" in rec.result.reason
+    assert restic.snapshots(config.repository) == []
+
+
 def test_unreadable_file_is_partial_with_snapshot_kept(tmp_path: Path, newest: str) -> None:
     """Tests run as root, and root reads a chmod 000 file. So restic runs as root WITHOUT CAP_DAC_OVERRIDE and
     CAP_DAC_READ_SEARCH (setpriv drops them from the bounding set): it still owns the repository, but a 000
@@ -409,6 +425,18 @@ def test_resticpy_globals_and_environment_are_restored(tmp_path: Path, newest: s
         os.environ.pop("RESTIC_REPOSITORY")
 
 
+def test_resticpy_calls_keep_path_so_the_sftp_backend_finds_ssh(tmp_path: Path, newest: str) -> None:
+    # restic's sftp backend runs `ssh` from PATH: a call through resticpy once ran with an empty environment
+    wrapper = tmp_path / "restic-needs-path"
+    wrapper.write_text('#!/bin/sh\n/usr/bin/env | /bin/grep -q "^PATH=" || { echo "no PATH" >&2; exit 97; }\n'
+                       f'exec {os.path.realpath(newest)} "$@"\n')
+    wrapper.chmod(0o755)
+    config = make_config(tmp_path, newest, [GOOD_JOB])
+    repo = dataclasses.replace(config.repository, restic_binary=str(wrapper))
+    assert shutil.which("ssh"), "openssh-client is installed by scripts/bootstrap"
+    assert restic.snapshots(repo) == []
+
+
 def test_times_are_utc_iso() -> None:
     moment = parse_time("2026-11-26T09:10:23.918030334+07:00")
     assert iso(moment) == "2026-11-26T02:10:23.918Z"
@@ -450,7 +478,7 @@ def test_config_defaults_and_cli_errors(tmp_path: Path, capsys: pytest.CaptureFi
     cfg = parse_config({"repository": "/r", "password_file": "/p", "state_dir": "/s", "group_by": ["host", "tags"],
                         "retention": {"db": {"keep_daily": 7}},
                         "jobs": [{"name": "pg", "kind": "postgresql", "class": "db", "database": "ioffice"}]}, "c")
-    assert cfg.jobs[0].dump_command[-3:] == ("--format=custom", "--dbname", "ioffice")
+    assert cfg.jobs[0].dump_command[-3:] == ("--format=plain", "--dbname", "ioffice")
     assert cfg.jobs[0].tags == ("provsec", "job=pg", "class=db")
     assert main(["backup", "--config", str(tmp_path / "none.yml"), "status"]) == 2
     assert capsys.readouterr().err == f"provsec: error: {tmp_path / 'none.yml'}: backup configuration not found\n"

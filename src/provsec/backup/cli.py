@@ -1,8 +1,9 @@
 """`provsec backup run|status|snapshots|restore|check|drill --config FILE`.
 
 Exit codes: 0 every job (or the check, the drill) ok; 1 any job failed OR partial (a partial backup saved a
-snapshot but not everything: somebody must look, and a timer unit must show it); 2 bad input (configuration,
-job name, password file); 3 restic itself could not run (not installed, no answer)."""
+snapshot but not everything: somebody must look, and a timer unit must show it), or a restore into a database
+failed (the dump did not load); 2 bad input (configuration, job name, password file, a database that already
+exists); 3 restic or a database client could not run (not installed, no answer)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import sys
 from pathlib import Path
 
 from provsec.backup.jobs import BackupConfig, load_config
+from provsec.errors import InputError
 
 DEFAULT_CONFIG = "/etc/provsec/backup.yml"
+DEFAULT_COPY_CONFIG = "/etc/provsec/backup-copy.yml"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,10 +46,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     snaps.add_argument("--json", action="store_true", help="print JSON")
     snaps.set_defaults(handler=snapshots_command)
 
-    rest = sub.add_parser("restore", help="restore a job's snapshot (latest by default) under a directory",
-                          description="Restore under TARGET; absolute paths are re-created below it.")
+    rest = sub.add_parser("restore", help="restore a job's snapshot (latest by default) under a directory, or a "
+                          "database dump into a new database",
+                          description="Restore under TARGET (absolute paths are re-created below it; a database "
+                          "job's dump comes as TARGET/<database>.sql), or, for a database job, load the dump into "
+                          "a NEW database NAME on this server (refused if NAME exists). Exit 0: restored; 1: the "
+                          "dump did not load (the new database is dropped again); 2: bad input or NAME exists.")
     rest.add_argument("job", metavar="JOB")
-    rest.add_argument("--target", required=True, metavar="DIR")
+    where = rest.add_mutually_exclusive_group(required=True)
+    where.add_argument("--target", metavar="DIR", help="restore the snapshot's files under DIR")
+    where.add_argument("--to-database", metavar="NAME", help="database jobs: load the dump into a new database NAME")
     rest.add_argument("--snapshot", default="latest", metavar="ID", help="snapshot id (prefix) or latest")
     rest.add_argument("--include", action="append", default=[], metavar="PATH", help="restore only PATH")
     rest.set_defaults(handler=restore_command)
@@ -56,9 +65,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     chk.add_argument("--json", action="store_true", help="print JSON")
     chk.set_defaults(handler=check_command)
 
+    ini = sub.add_parser("init", help="create the repository unless it exists (idempotent)",
+                         description="Initialise the configured repository; an existing one is left as it is. "
+                         "Prints 'initialised' or 'exists' (for playbooks).")
+    ini.set_defaults(handler=init_command)
+
+    val = sub.add_parser("validate", help="check the configuration file and say what it holds (no restic call)")
+    val.set_defaults(handler=validate_command)
+
+    cpy = sub.add_parser("copy", help="backup site: pull each client repository into its second-site copy",
+                         description="restic copy of every repository listed in the copy configuration (--config "
+                         "names it; default /etc/provsec/backup-copy.yml) to its second-site repository.")
+    cpy.add_argument("--json", action="store_true", help="print JSON")
+    cpy.set_defaults(handler=copy_command)
+
+    vlt = sub.add_parser("vault", help="control node: give every backup client a repository password in the vault",
+                         description="Add random repository and second-site passwords to INVENTORY/backup-vault.yml "
+                         "(ansible-vault) for every host except group backup_repo; existing ones never change.")
+    vlt.add_argument("-i", "--inventory", required=True, metavar="DIR", help="the inventory directory")
+    vlt.add_argument("--vault-password-file", required=True, metavar="FILE")
+    vlt.add_argument("--file", metavar="FILE", help="vault file (default INVENTORY/backup-vault.yml)")
+    vlt.set_defaults(handler=vault_command)
+
     dr = sub.add_parser("drill", help="restore drill: restore the latest snapshot, verify it, measure RTO/RPO",
                         description="Restore each job's latest snapshot to a scratch directory, verify every "
-                        "file against the manifest stored in the snapshot, record RTO and RPO, clean up.")
+                        "file against the manifest stored in the snapshot (database jobs: load the dump into a "
+                        "scratch database provsec_drill_<db> and compare row counts per table with the dump's), "
+                        "record RTO and RPO, clean up.")
     dr.add_argument("jobs", nargs="*", metavar="JOB")
     dr.add_argument("--scratch", metavar="DIR", help="scratch directory (default: STATE_DIR/drill-scratch)")
     dr.add_argument("--json", action="store_true", help="print JSON")
@@ -124,11 +157,62 @@ def snapshots_command(args: argparse.Namespace) -> int:
 
 
 def restore_command(args: argparse.Namespace) -> int:
-    from provsec.backup.runner import restore
+    from provsec.backup.runner import restore, restore_database
 
     config = _config(args)
-    snap = restore(config, config.job(args.job), args.snapshot, Path(args.target), args.include)
+    job = config.job(args.job)
+    if args.to_database is not None:
+        if job.kind == "files":
+            raise InputError(f"job {job.name}: --to-database is for database jobs; use --target DIR")
+        if args.include:
+            raise InputError("--include restores files under --target; a dump loads whole")
+        snap = restore_database(config, job, args.snapshot, args.to_database)
+        print(f"restored snapshot {snap.short_id} of job {job.name} into the new database {args.to_database}")
+        return 0
+    snap = restore(config, job, args.snapshot, Path(args.target), args.include)
     print(f"restored snapshot {snap.short_id} of job {args.job} under {args.target}")
+    return 0
+
+
+def init_command(args: argparse.Namespace) -> int:
+    from provsec.backup import restic
+
+    repo = _config(args).repository
+    if restic.is_initialised(repo):
+        print(f"repository {repo.url}: exists")
+    else:
+        restic.init(repo)
+        print(f"repository {repo.url}: initialised")
+    return 0
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    config = _config(args)
+    print(f"{config.source}: {len(config.jobs)} job(s) ({', '.join(j.name for j in config.jobs)}), "
+          f"repository {config.repository.url}")
+    return 0
+
+
+def copy_command(args: argparse.Namespace) -> int:
+    from provsec.backup import copy
+
+    path = DEFAULT_COPY_CONFIG if args.config == DEFAULT_CONFIG else args.config
+    records = copy.run(copy.load_config(path))
+    if args.json:
+        print(json.dumps(records, ensure_ascii=False, indent=2))
+    else:
+        for rec in records:
+            print(_line(rec["copy"], rec["state"], rec["reason"]))
+    return 0 if all(r["state"] == "ok" for r in records) else 1
+
+
+def vault_command(args: argparse.Namespace) -> int:
+    from provsec.backup import vault
+
+    inventory = Path(args.inventory)
+    target = Path(args.file) if args.file else inventory / vault.FILENAME
+    added = vault.ensure(target, Path(args.vault_password_file), vault.backup_clients(inventory))
+    print(f"{target}: {'new passwords for ' + ', '.join(added) if added else 'every backup client has its passwords'}")
     return 0
 
 
@@ -149,10 +233,7 @@ def drill_command(args: argparse.Namespace) -> int:
     from provsec.backup.runner import drill
 
     config = _config(args)
-    names = args.jobs or [j.name for j in config.jobs if j.kind == "files"]
-    skipped = [j.name for j in config.jobs if not args.jobs and j.kind != "files"]
-    for name in skipped:
-        print(f"provsec: warning: {name}: database drills are not implemented yet; not drilled", file=sys.stderr)
+    names = args.jobs or [j.name for j in config.jobs]
     scratch = Path(args.scratch) if args.scratch else None
     results = [drill(config, config.job(n), scratch) for n in names]
     if args.json:
@@ -160,4 +241,4 @@ def drill_command(args: argparse.Namespace) -> int:
     else:
         for r in results:
             print(_line(r.job, r.state, f"{r.reason} (RTO {r.rto_s} s, RPO {r.rpo_s} s)"))
-    return 0 if results and all(r.state == "ok" for r in results) and not skipped else 1
+    return 0 if results and all(r.state == "ok" for r in results) else 1

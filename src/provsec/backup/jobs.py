@@ -16,9 +16,13 @@ jobs:
   - {name: etc, kind: files, class: documents, paths: [/etc], exclude: ["*.swp"]}
   - {name: ioffice-db, kind: postgresql, class: databases, database: ioffice}
   - {name: portal-db, kind: mariadb, class: databases, database: portal,
-     dump_command: [mariadb-dump, --single-transaction, --databases, portal]}
+     client_command: [mariadb, --socket=/run/mysqld/mysqld.sock]}
 ```
-Every snapshot carries the tags `provsec`, `job=<name>` and `class=<class>`."""
+Every snapshot carries the tags `provsec`, `job=<name>` and `class=<class>`.
+
+A database job's dump is plain SQL without CREATE DATABASE / `\\connect` / USE (see `default_dump_command`), so a
+drill or a restore can load it into a database of another name. `client_command` (optional) is the client that
+loads and counts (`psql`, `mariadb`), with whatever user or options it needs; provsec appends its own arguments."""
 
 from __future__ import annotations
 
@@ -40,7 +44,8 @@ GROUP_BY = ("host", "paths", "tags")
 NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 TOP_KEYS = {"repository", "password_file", "restic_binary", "env", "state_dir", "textfile_dir", "group_by",
             "retention", "jobs"}
-JOB_KEYS = {"name", "kind", "class", "paths", "exclude", "database", "dump_command", "timeout"}
+JOB_KEYS = {"name", "kind", "class", "paths", "exclude", "database", "dump_command", "client_command",
+            "timeout"}
 DEFAULT_TIMEOUT = 6 * 3600
 
 
@@ -53,6 +58,7 @@ class Job:
     exclude: tuple[str, ...] = ()
     database: str | None = None
     dump_command: tuple[str, ...] = ()
+    client_command: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
 
     @property
@@ -61,8 +67,8 @@ class Job:
 
     @property
     def stdin_filename(self) -> str:
-        ext = {"postgresql": "pgdump", "mariadb": "sql"}.get(self.kind, "dump")
-        return f"{self.database}.{ext}"
+        """The dump's file name in the snapshot (a restore writes it at `<target>/<this name>`)."""
+        return f"{self.database}.sql"
 
 
 @dataclass(frozen=True)
@@ -87,11 +93,21 @@ class BackupConfig:
 
 
 def default_dump_command(kind: Kind, database: str) -> tuple[str, ...]:
-    """The dump each database kind streams into restic by default (consistent: one transaction)."""
+    """The dump each database kind streams into restic by default: consistent (one transaction: pg_dump's
+    repeatable-read snapshot, mariadb-dump --single-transaction), plain SQL, and loadable under another name
+    (pg_dump without --create writes no CREATE DATABASE or \\connect; mariadb-dump without --databases writes
+    no CREATE DATABASE or USE). Owners and privileges stay in the PostgreSQL dump."""
     if kind == "postgresql":
-        return ("runuser", "-u", "postgres", "--", "pg_dump", "--format=custom", "--dbname", database)
-    return ("mariadb-dump", "--single-transaction", "--routines", "--events", "--triggers",
-            "--databases", database)
+        return ("runuser", "-u", "postgres", "--", "pg_dump", "--format=plain", "--dbname", database)
+    return ("mariadb-dump", "--single-transaction", "--routines", "--events", "--triggers", database)
+
+
+def default_client_command(kind: Kind) -> tuple[str, ...]:
+    """The client that loads a dump into a scratch database and counts rows: psql as postgres (peer
+    authentication), mariadb as root over the unix socket (unix_socket authentication)."""
+    if kind == "postgresql":
+        return ("runuser", "-u", "postgres", "--", "psql")
+    return ("mariadb",)
 
 
 def load_config(path: str | Path) -> BackupConfig:
@@ -207,7 +223,7 @@ def _job(raw: Any, where: str, retention: Mapping[str, Mapping[str, int]]) -> Jo
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
         raise InputError(f"{where}: timeout: expected seconds > 0, got {timeout!r}")
     if kind == "files":
-        for key in ("database", "dump_command"):
+        for key in ("database", "dump_command", "client_command"):
             if key in raw:
                 raise InputError(f"{where}: {key}: not for kind files")
         paths = _str_list(raw.get("paths"), f"{where}: paths")
@@ -224,4 +240,7 @@ def _job(raw: Any, where: str, retention: Mapping[str, Mapping[str, int]]) -> Jo
         raise InputError(f"{where}: database: {database!r} is not a plain database name")
     command = (_str_list(raw["dump_command"], f"{where}: dump_command") if "dump_command" in raw
                else default_dump_command(kind, database))
-    return Job(name, kind, data_class, database=database, dump_command=command, timeout=float(timeout))
+    client = (_str_list(raw["client_command"], f"{where}: client_command") if "client_command" in raw
+              else default_client_command(kind))
+    return Job(name, kind, data_class, database=database, dump_command=command, client_command=client,
+               timeout=float(timeout))

@@ -278,13 +278,14 @@ def _resticpy(repo: Repository) -> Iterator[Any]:
     with _RESTICPY_LOCK:
         saved = (resticpy.binary_path, resticpy.repository, resticpy.password_file, resticpy.use_cache)
         saved_env = dict(os.environ)
+        environment = _environment(repo)  # computed before the clear below: it keeps PATH (sftp runs ssh)
         try:
             resticpy.binary_path = repo.restic_binary
             resticpy.repository = repo.url
             resticpy.password_file = str(repo.password_file)
             resticpy.use_cache = True
             os.environ.clear()
-            os.environ.update(_environment(repo))
+            os.environ.update(environment)
             yield resticpy
         except resticpy.errors.NoResticBinaryEror as exc:
             raise CommandError(f"{repo.restic_binary}: not installed (run scripts/bootstrap)") from exc
@@ -310,6 +311,14 @@ def _retry_locked(repo: Repository, operation: Callable[[], T]) -> T:
 
 
 # ----------------------------------------------------------------------------------------------- operations
+
+
+def call(repo: Repository, args: Sequence[str], *, timeout: float = SHORT_TIMEOUT,
+         retry_locked: bool = False) -> Completed:
+    """A restic command the wrapper has no function for (init --from-repo, copy), through the one call point."""
+    if retry_locked:
+        return _retry_locked(repo, lambda: _call(repo, args, timeout=timeout))
+    return _call(repo, args, timeout=timeout)
 
 
 def version(repo: Repository) -> str:
@@ -531,7 +540,8 @@ def backup_stdin(
                 args = ["backup", "--stdin", "--stdin-filename", filename]
                 for tag in tags:
                     args += ["--tag", tag]
-                done = _call(repo, args, stdin=proc.stdout, timeout=timeout)
+                # exit 3: restic read nothing (a producer that failed before writing) yet saved a snapshot
+                done = _call(repo, args, stdin=proc.stdout, timeout=timeout, ok_codes=(0, 3))
             except BaseException:
                 proc.kill()
                 raise
@@ -554,8 +564,9 @@ def backup_stdin(
         snap_id: str | None = short
     else:
         snap_id = _saved(repo, short, tags).id if isinstance(short, str) and short else None
-    if code != 0:
-        why = f"dump command {producer[0]} exited {code}" + (f": {said}" if said else "")
+    if code != 0 or done.exit_code != 0:
+        why = (f"dump command {producer[0]} exited {code}" + (f": {said}" if said else "") if code != 0
+               else f"restic read no complete dump from {producer[0]} (restic exit {done.exit_code}: {done.tail()})")
         if snap_id:
             try:
                 forget_ids(repo, [snap_id])

@@ -5,17 +5,19 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from provsec.backup import manifest, restic
+from provsec.backup import database, manifest, restic
 from provsec.backup.jobs import BackupConfig, Job
 from provsec.backup.metrics import write_textfile
 from provsec.backup.restic import CheckResult, ResticError, RunResult, Snapshot, iso, utcnow
 from provsec.backup.state import JobRecord, StateStore
-from provsec.errors import InputError
+from provsec.errors import InputError, ProvsecError
 
 Progress = Callable[[str], None]
 
@@ -115,6 +117,44 @@ def restore(config: BackupConfig, job: Job, snapshot: str | None, target: Path, 
     return snap
 
 
+def server(job: Job) -> database.Server:
+    """The database server of a database job, reached with the job's client_command."""
+    if job.kind == "files" or job.database is None:
+        raise InputError(f"job {job.name}: a {job.kind} job has no database")
+    return database.Server(job.kind, job.client_command, timeout=job.timeout)
+
+
+@contextmanager
+def _scratch_area(base: Path, job: Job) -> Iterator[Path]:
+    """A private directory under base (0700) for one restore; removed on every path out."""
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    area = Path(tempfile.mkdtemp(prefix=f"{job.name}-", dir=base))
+    try:
+        yield area
+    finally:
+        shutil.rmtree(area, ignore_errors=True)
+
+
+def restore_database(config: BackupConfig, job: Job, snapshot: str | None, name: str,
+                     scratch: Path | None = None) -> Snapshot:
+    """Disaster recovery: load the job's dump (latest or the given snapshot) into a NEW database `name` on this
+    server. Refuses before anything is restored if `name` exists; refuses a dump without its trailer
+    (cut short); a failed load drops the database it created (see database.restore_database)."""
+    srv = server(job)
+    database.refuse_existing(srv, name)  # before restoring anything: a refusal costs nothing
+    snap = resolve(config, job, snapshot)
+    with _scratch_area(scratch or config.state_dir / "restore-scratch", job) as area:
+        restic.restore(config.repository, snap.id, area)
+        dump = area / job.stdin_filename
+        if not dump.is_file():
+            raise InputError(f"job {job.name}: snapshot {snap.short_id} holds no {job.stdin_filename}")
+        if not database.dump_complete(dump, srv.kind):
+            raise database.DatabaseError(f"job {job.name}: snapshot {snap.short_id}: {job.stdin_filename} has no "
+                                         "end-of-dump trailer (cut short): not loaded")
+        database.restore_database(srv, name, dump)
+    return snap
+
+
 @dataclass(frozen=True)
 class DrillResult:
     job: str
@@ -125,33 +165,40 @@ class DrillResult:
     rpo_s: float | None
     files_checked: int
     finished_at: str
+    tables_checked: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"job": self.job, "state": self.state, "reason": self.reason, "snapshot": self.snapshot,
                 "rto_s": self.rto_s, "rpo_s": self.rpo_s, "files_checked": self.files_checked,
-                "finished_at": self.finished_at}
+                "tables_checked": self.tables_checked, "finished_at": self.finished_at}
 
 
 def drill(config: BackupConfig, job: Job, scratch: Path | None = None) -> DrillResult:
-    """Restore the job's latest snapshot into a scratch directory, verify every file against the manifest the
-    snapshot carries, measure RTO (restore + verify) and RPO (snapshot age), clean up, record."""
+    """Restore the job's latest snapshot into a scratch directory and verify it — files: every file against
+    the manifest the snapshot carries; databases: the dump loaded into a scratch database, rows per table
+    against the dump's own counts (_drill_database) — measure RTO (restore + load + verify) and RPO (snapshot
+    age), clean up, record."""
     store = StateStore(config.state_dir)
     started = utcnow()
 
-    def done(state: str, reason: str, snap: Snapshot | None, rto: float | None, checked: int) -> DrillResult:
+    def done(state: str, reason: str, snap: Snapshot | None, rto: float | None, checked: int, *,
+             tables: int = 0) -> DrillResult:
         rpo = round((started - snap.time).total_seconds(), 3) if snap else None
-        result = DrillResult(job.name, state, reason, snap.id if snap else None, rto, rpo, checked, iso(utcnow()))
+        result = DrillResult(job.name, state, reason, snap.id if snap else None, rto, rpo, checked, iso(utcnow()),
+                             tables_checked=tables)
         store.record_drill(job.name, result.to_json())
         write_textfile(config)
         return result
 
-    if job.kind != "files":
-        raise InputError(f"job {job.name}: drills of {job.kind} dumps need a scratch database (not yet here)")
     try:
         snap = latest_snapshot(config, job)
     except (InputError, ResticError) as exc:
         return done("failed", str(exc), None, None, 0)
     base = scratch or config.state_dir / "drill-scratch"
+    if job.kind != "files":
+        with _scratch_area(base, job) as area:
+            state, reason, rto, tables = _drill_database(config, job, snap, area)
+        return done(state, reason, snap, rto, 0, tables=tables)
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
     area = Path(tempfile.mkdtemp(prefix=f"{job.name}-", dir=base))
     try:
@@ -170,3 +217,39 @@ def drill(config: BackupConfig, job: Job, scratch: Path | None = None) -> DrillR
         return done(state, f"snapshot {snap.short_id}: {check.summary()}", snap, rto, check.checked)
     finally:
         shutil.rmtree(area, ignore_errors=True)
+
+
+def _drill_database(config: BackupConfig, job: Job, snap: Snapshot, area: Path) -> tuple[str, str, float | None, int]:
+    """restic restore of the dump into area → trailer → load into provsec_drill_<db> while the dump's own row
+    counts are read (a thread: the load runs in the client, so reading the dump costs no time) → count(*) per
+    table in the scratch database → drop it (always) → (state, reason, RTO, tables checked)."""
+    t0 = time.monotonic()
+    try:
+        restic.restore(config.repository, snap.id, area)
+    except ResticError as exc:
+        return "failed", f"restore failed: {exc}", None, 0
+    dump = area / job.stdin_filename
+    where = f"snapshot {snap.short_id}"
+    if not dump.is_file():
+        return "failed", (f"{where} holds no {job.stdin_filename} (a dump made before provsec wrote plain SQL, "
+                          "or a dump_command writing elsewhere?)"), None, 0
+    try:
+        srv = server(job)
+        if not database.dump_complete(dump, srv.kind):
+            cut = f"{where}: {job.stdin_filename} has no end-of-dump trailer: the dump was cut short"
+            return "failed", cut, None, 0
+        with database.scratch_database(srv, str(job.database)) as name, ThreadPoolExecutor(1) as pool:
+            counting = pool.submit(database.dump_row_counts, dump, srv.kind)
+            srv.load(name, dump)
+            expected = counting.result()
+            loaded = srv.table_counts(name)
+            rto = round(time.monotonic() - t0, 3)
+    except ProvsecError as exc:
+        return "failed", f"{where}: {exc}", None, 0
+    problems = database.compare_counts(expected, loaded)
+    tables = len(expected.keys() | loaded.keys())
+    if problems:
+        shown = "; ".join(problems[:10]) + (f"; … {len(problems) - 10} more" if len(problems) > 10 else "")
+        return "failed", f"{where}: {len(problems)} of {tables} tables differ from the dump: {shown}", rto, tables
+    rows = sum(expected.values())
+    return "ok", f"{where}: {tables} tables, {rows} rows loaded, each table's count equal to the dump's", rto, tables

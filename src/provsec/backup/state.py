@@ -3,7 +3,7 @@
 
     <state_dir>/runs/<job>.json     the last run: RunResult + job, kind, last_success_at, snapshots
     <state_dir>/check.json          the last `check`
-    <state_dir>/drills/<job>.json   the last drill of the job (RTO, RPO, files verified)
+    <state_dir>/drills/<job>.json   the last drill of the job (RTO, RPO, files or database tables verified)
 
 A job that has never run has no record; `status` reports it as failed, reason "never run": no backup exists."""
 

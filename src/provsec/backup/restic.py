@@ -458,6 +458,9 @@ def _saved(repo: Repository, short_or_full: str, tags: Sequence[str]) -> Snapsho
     raise ResticError(f"repository {repo.url}: snapshot {short_or_full} reported by restic is not listed")
 
 
+SKIPPED = " does not exist, skipping"
+
+
 def backup_paths(
     repo: Repository,
     paths: Sequence[Path],
@@ -491,10 +494,18 @@ def backup_paths(
     if not isinstance(short, str) or not short:
         return _result("failed", f"repository {repo.url}: restic backup printed no summary", {}, started, t0,
                        snapshot=None)
-    saved = _saved(repo, short, tags)
-    snap_id = saved.id
-    # restic (0.14 and 0.18) skips a source path that vanished and exits 0: compare with the snapshot itself.
-    absent = missing + [p for p in [*present, *map(str, extra_paths)] if p not in saved.paths]
+    # restic (0.14 and 0.18) skips a source path that vanished after the check above and exits 0. restic ≥ 0.17
+    # prints the full snapshot id and "<path> does not exist, skipping" for each: no extra call (each costs a
+    # key derivation). restic 0.14 prints a short id: the snapshot's own paths are listed and compared.
+    asked = [*present, *map(str, extra_paths)]
+    if len(short) == 64:
+        snap_id = short
+        skipped = {line.removesuffix(SKIPPED).strip() for line in done.stderr.splitlines() if line.endswith(SKIPPED)}
+        absent = missing + [p for p in asked if p in skipped]
+    else:
+        saved = _saved(repo, short, tags)
+        snap_id = saved.id
+        absent = missing + [p for p in asked if p not in saved.paths]
     problems = []
     if absent:
         problems.append(f"source path missing, not in snapshot: {', '.join(absent)}")

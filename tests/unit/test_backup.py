@@ -8,6 +8,7 @@ import dataclasses
 import filecmp
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -491,3 +492,57 @@ def test_config_defaults_and_cli_errors(tmp_path: Path, capsys: pytest.CaptureFi
     assert "no job named 'nope' (jobs: pg)" in capsys.readouterr().err
     assert main(["backup", "--config", str(good), "snapshots"]) == 2
     assert f"password file {tmp_path / 'nopw'} does not exist" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ second-site copy
+
+
+def test_second_site_copy_pulls_new_snapshots_and_says_when_it_cannot(
+    tmp_path: Path, newest: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from provsec.backup import copy
+
+    (tmp_path / "client").mkdir()
+    config = make_config(tmp_path / "client", newest, [GOOD_JOB | {"paths": [str(_files(tmp_path / "src"))]}])
+    run_jobs(config, config.jobs)
+    (tmp_path / "second.pw").write_text("another password\n")
+    copy_conf = tmp_path / "copy.yml"
+    copy_conf.write_text(yaml.safe_dump({
+        "restic_binary": newest, "env": {"RESTIC_CACHE_DIR": str(tmp_path / "cache")},
+        "state_dir": str(tmp_path / "copy-state"), "textfile_dir": str(tmp_path / "textfile"),
+        "copies": [{"name": "client",
+                    "from": {"repository": config.repository.url,
+                             "password_file": str(config.repository.password_file)},
+                    "to": {"repository": str(tmp_path / "second"), "password_file": str(tmp_path / "second.pw")}}],
+    }))
+    assert main(["backup", "--config", str(copy_conf), "copy", "--json"]) == 0
+    [record] = json.loads(capsys.readouterr().out)
+    assert record["state"] == "ok" and record["snapshots"] == 1, record
+    second = restic.Repository(str(tmp_path / "second"), tmp_path / "second.pw", {}, newest)
+    assert [s.paths for s in restic.snapshots(second)] == [s.paths for s in restic.snapshots(config.repository)]
+    # a second run copies nothing twice
+    assert main(["backup", "--config", str(copy_conf), "copy", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["snapshots"] == 1
+    prom = (tmp_path / "textfile" / copy.TEXTFILE_NAME).read_text()
+    assert 'provsec_backup_copy_ok{copy="client"} 1.0' in prom
+    ok_at = re.search(r'provsec_backup_copy_last_success_timestamp_seconds\{copy="client"\} (\S+)', prom)
+    assert ok_at and float(ok_at.group(1)) > 0
+    # the source's password changed under it: failed, named, and the last success stays where it was
+    config.repository.password_file.write_text("not the password\n")
+    assert main(["backup", "--config", str(copy_conf), "copy", "--json"]) == 1
+    [failed] = json.loads(capsys.readouterr().out)
+    assert failed["state"] == "failed", failed
+    assert config.repository.url in failed["reason"] and "wrong password" in failed["reason"]
+    prom = (tmp_path / "textfile" / copy.TEXTFILE_NAME).read_text()
+    assert 'provsec_backup_copy_ok{copy="client"} 0.0' in prom
+    assert f'provsec_backup_copy_last_success_timestamp_seconds{{copy="client"}} {ok_at.group(1)}' in prom
+
+
+def test_copy_configuration_errors_name_the_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "copy.yml"
+    conf.write_text(yaml.safe_dump({"state_dir": "/s", "env": {"RESTIC_PASSWORD": "x"}, "copies": []}))
+    assert main(["backup", "--config", str(conf), "copy"]) == 2
+    assert f"{conf}: env: no passwords in the environment" in capsys.readouterr().err
+    conf.write_text(yaml.safe_dump({"state_dir": "/s", "copies": [{"name": "a", "from": {}, "to": {}}]}))
+    assert main(["backup", "--config", str(conf), "copy"]) == 2
+    assert f"{conf}: copies[0]: from: expected a mapping with repository and password_file" in capsys.readouterr().err

@@ -27,13 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from provsec.backup import restic
-from provsec.backup.jobs import NAME
+from provsec.backup.jobs import NAME, read_yaml, required_str, restic_env, top_mapping
+from provsec.backup.metrics import write_collector
 from provsec.backup.restic import Repository, ResticError, iso, utcnow
 from provsec.backup.state import read_json, timestamp, write_json_atomic
 from provsec.errors import InputError
@@ -60,31 +59,17 @@ class CopyConfig:
 def _repo(raw: Any, where: str, binary: str, env: dict[str, str]) -> Repository:
     if not isinstance(raw, dict) or set(raw) != {"repository", "password_file"}:
         raise InputError(f"{where}: expected a mapping with repository and password_file")
-    for key in ("repository", "password_file"):
-        if not isinstance(raw[key], str) or not raw[key].strip():
-            raise InputError(f"{where}: {key}: expected a non-empty string")
-    return Repository(url=raw["repository"], password_file=Path(raw["password_file"]), env=env, restic_binary=binary)
+    return Repository(url=required_str(raw["repository"], f"{where}: repository"),
+                      password_file=Path(required_str(raw["password_file"], f"{where}: password_file")),
+                      env=dict(env), restic_binary=binary)
 
 
 def load_config(path: str | Path) -> CopyConfig:
     source = str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(f"{source}: copy configuration not found") from exc
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"{source}: unreadable or not valid YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise InputError(f"{source}: expected a mapping at the top")
-    unknown = sorted(set(data) - TOP_KEYS)
-    if unknown:
-        raise InputError(f"{source}: {unknown[0]}: unknown key (known: {', '.join(sorted(TOP_KEYS))})")
-    env = data.get("env") or {}
-    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-        raise InputError(f"{source}: env: expected a mapping of strings")
-    binary = data.get("restic_binary", "restic")
-    if not isinstance(binary, str) or not isinstance(data.get("state_dir"), str):
-        raise InputError(f"{source}: restic_binary and state_dir: expected strings")
+    data = top_mapping(read_yaml(path, "copy configuration"), source, TOP_KEYS)
+    env = restic_env(data, source)
+    binary = required_str(data.get("restic_binary", "restic"), f"{source}: restic_binary")
+    state_dir = required_str(data.get("state_dir"), f"{source}: state_dir")
     raw_copies = data.get("copies")
     if not isinstance(raw_copies, list) or not raw_copies:
         raise InputError(f"{source}: copies: expected a non-empty list")
@@ -97,10 +82,11 @@ def load_config(path: str | Path) -> CopyConfig:
             raise InputError(f"{where}: name: expected lower-case letters, digits, . _ - (got {raw['name']!r})")
         if any(c.name == raw["name"] for c in copies):
             raise InputError(f"{where}: name {raw['name']!r} used twice")
-        copies.append(Copy(raw["name"], _repo(raw["from"], f"{where}: from", binary, dict(env)),
-                           _repo(raw["to"], f"{where}: to", binary, dict(env))))
+        copies.append(Copy(raw["name"], _repo(raw["from"], f"{where}: from", binary, env),
+                           _repo(raw["to"], f"{where}: to", binary, env)))
     textfile = data.get("textfile_dir")
-    return CopyConfig(source, Path(data["state_dir"]), Path(textfile) if isinstance(textfile, str) else None,
+    return CopyConfig(source, Path(state_dir),
+                      Path(required_str(textfile, f"{source}: textfile_dir")) if textfile is not None else None,
                       tuple(copies))
 
 
@@ -156,11 +142,4 @@ class CopyCollector(Collector):
 
 
 def write_textfile(config: CopyConfig) -> Path | None:
-    if config.textfile_dir is None:
-        return None
-    registry = CollectorRegistry()
-    registry.register(CopyCollector(config))
-    config.textfile_dir.mkdir(parents=True, exist_ok=True)
-    path = config.textfile_dir / TEXTFILE_NAME
-    write_to_textfile(str(path), registry)
-    return path
+    return write_collector(config.textfile_dir, TEXTFILE_NAME, CopyCollector(config))

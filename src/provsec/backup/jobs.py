@@ -110,56 +110,72 @@ def default_client_command(kind: Kind) -> tuple[str, ...]:
     return ("mariadb",)
 
 
-def load_config(path: str | Path) -> BackupConfig:
+def read_yaml(path: str | Path, what: str) -> Any:
+    """A configuration file's YAML; a missing, unreadable or malformed file is an InputError naming it."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise InputError(f"{source}: backup configuration not found") from exc
+        raise InputError(f"{source}: {what} not found") from exc
     except OSError as exc:
         raise InputError(f"{source}: cannot read ({exc.strerror})") from exc
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise InputError(f"{source}:{where} not valid YAML") from exc
-    return parse_config(data, source)
 
 
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(f"{where}: expected a non-empty string, got {value!r}")
-    return value
-
-
-def _str_list(value: Any, where: str, *, allow_empty: bool = False) -> tuple[str, ...]:
-    if not isinstance(value, list) or (not value and not allow_empty):
-        raise InputError(f"{where}: expected a {'' if allow_empty else 'non-empty '}list of strings")
-    return tuple(_str(v, f"{where}[{i}]") for i, v in enumerate(value))
-
-
-def parse_config(data: Any, source: str) -> BackupConfig:
+def top_mapping(data: Any, source: str, known: set[str]) -> dict[str, Any]:
+    """The top of a configuration: a mapping with known keys only."""
     if not isinstance(data, dict):
         raise InputError(f"{source}: expected a mapping at the top")
-    unknown = sorted(set(data) - TOP_KEYS)
+    unknown = sorted(set(data) - known)
     if unknown:
-        raise InputError(f"{source}: {unknown[0]}: unknown key (known: {', '.join(sorted(TOP_KEYS))})")
-    for key in ("repository", "password_file", "state_dir", "group_by", "retention", "jobs"):
-        if key not in data:
-            raise InputError(f"{source}: {key}: missing")
+        raise InputError(f"{source}: {unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+    return data
+
+
+def restic_env(data: Mapping[str, Any], source: str) -> dict[str, str]:
+    """`env`: backend settings for restic, strings only and never a password (those stay in files)."""
     env = data.get("env") or {}
     if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise InputError(f"{source}: env: expected a mapping of strings")
     if any("PASSWORD" in k.upper() and k != "RESTIC_PASSWORD_FILE" for k in env):
         raise InputError(f"{source}: env: no passwords in the environment; use password_file")
+    return dict(env)
+
+
+def load_config(path: str | Path) -> BackupConfig:
+    return parse_config(read_yaml(path, "backup configuration"), str(path))
+
+
+def required_str(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{where}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def required_str_list(value: Any, where: str, *, allow_empty: bool = False) -> tuple[str, ...]:
+    if not isinstance(value, list) or (not value and not allow_empty):
+        raise InputError(f"{where}: expected a {'' if allow_empty else 'non-empty '}list of strings")
+    return tuple(required_str(v, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+def parse_config(data: Any, source: str) -> BackupConfig:
+    data = top_mapping(data, source, TOP_KEYS)
+    for key in ("repository", "password_file", "state_dir", "group_by", "retention", "jobs"):
+        if key not in data:
+            raise InputError(f"{source}: {key}: missing")
+    env = restic_env(data, source)
     repository = Repository(
-        url=_str(data["repository"], f"{source}: repository"),
-        password_file=Path(_str(data["password_file"], f"{source}: password_file")),
-        env=dict(env),
-        restic_binary=_str(data.get("restic_binary", "restic"), f"{source}: restic_binary"),
+        url=required_str(data["repository"], f"{source}: repository"),
+        password_file=Path(required_str(data["password_file"], f"{source}: password_file")),
+        env=env,
+        restic_binary=required_str(data.get("restic_binary", "restic"), f"{source}: restic_binary"),
     )
-    group_by = _str_list(data["group_by"], f"{source}: group_by")
+    group_by = required_str_list(data["group_by"], f"{source}: group_by")
     bad = [g for g in group_by if g not in GROUP_BY]
     if bad:
         raise InputError(f"{source}: group_by: {bad[0]!r} is not one of {', '.join(GROUP_BY)}")
@@ -176,8 +192,8 @@ def parse_config(data: Any, source: str) -> BackupConfig:
     return BackupConfig(
         source=source,
         repository=repository,
-        state_dir=Path(_str(data["state_dir"], f"{source}: state_dir")),
-        textfile_dir=Path(_str(textfile, f"{source}: textfile_dir")) if textfile is not None else None,
+        state_dir=Path(required_str(data["state_dir"], f"{source}: state_dir")),
+        textfile_dir=Path(required_str(textfile, f"{source}: textfile_dir")) if textfile is not None else None,
         group_by=group_by,
         retention=retention,
         jobs=tuple(jobs),
@@ -216,7 +232,7 @@ def _job(raw: Any, where: str, retention: Mapping[str, Mapping[str, int]]) -> Jo
     kind = raw.get("kind")
     if kind not in KINDS:
         raise InputError(f"{where}: kind: expected one of {', '.join(KINDS)}, got {kind!r}")
-    data_class = _str(raw.get("class"), f"{where}: class")
+    data_class = required_str(raw.get("class"), f"{where}: class")
     if data_class not in retention:
         raise InputError(f"{where}: class: {data_class!r} has no retention policy (retention: {', '.join(retention)})")
     timeout = raw.get("timeout", DEFAULT_TIMEOUT)
@@ -226,21 +242,21 @@ def _job(raw: Any, where: str, retention: Mapping[str, Mapping[str, int]]) -> Jo
         for key in ("database", "dump_command", "client_command"):
             if key in raw:
                 raise InputError(f"{where}: {key}: not for kind files")
-        paths = _str_list(raw.get("paths"), f"{where}: paths")
+        paths = required_str_list(raw.get("paths"), f"{where}: paths")
         relative = [p for p in paths if not p.startswith("/")]
         if relative:
             raise InputError(f"{where}: paths: {relative[0]!r} is not absolute")
-        exclude = _str_list(raw.get("exclude", []), f"{where}: exclude", allow_empty=True)
+        exclude = required_str_list(raw.get("exclude", []), f"{where}: exclude", allow_empty=True)
         return Job(name, "files", data_class, tuple(Path(p) for p in paths), exclude, timeout=float(timeout))
     for key in ("paths", "exclude"):
         if key in raw:
             raise InputError(f"{where}: {key}: not for kind {kind} (a database job streams a dump)")
-    database = _str(raw.get("database"), f"{where}: database")
+    database = required_str(raw.get("database"), f"{where}: database")
     if not NAME.fullmatch(database.lower()):
         raise InputError(f"{where}: database: {database!r} is not a plain database name")
-    command = (_str_list(raw["dump_command"], f"{where}: dump_command") if "dump_command" in raw
+    command = (required_str_list(raw["dump_command"], f"{where}: dump_command") if "dump_command" in raw
                else default_dump_command(kind, database))
-    client = (_str_list(raw["client_command"], f"{where}: client_command") if "client_command" in raw
+    client = (required_str_list(raw["client_command"], f"{where}: client_command") if "client_command" in raw
               else default_client_command(kind))
     return Job(name, kind, data_class, database=database, dump_command=command, client_command=client,
                timeout=float(timeout))

@@ -24,10 +24,8 @@ TEXTFILE_NAME = "provsec_backup.prom"
 class BackupCollector(Collector):
     """Last run, last success, last check and last drill per job, from the backup state directory."""
 
-    def __init__(self, config: BackupConfig, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, config: BackupConfig) -> None:
         self.config = config
-        if registry is not None:
-            registry.register(self)
 
     def collect(self) -> Iterator[Metric]:
         store = StateStore(self.config.state_dir)
@@ -84,13 +82,18 @@ class BackupCollector(Collector):
         yield from (drill_ok, drill_time, rto, rpo)
 
 
-def write_textfile(config: BackupConfig) -> Path | None:
-    """Rewrite <textfile_dir>/provsec_backup.prom atomically; None when no textfile_dir is configured."""
-    if config.textfile_dir is None:
+def write_collector(textfile_dir: Path | None, name: str, collector: Collector) -> Path | None:
+    """Rewrite <textfile_dir>/<name> from collector, atomically (temp file + rename); None without a dir."""
+    if textfile_dir is None:
         return None
     registry = CollectorRegistry()
-    BackupCollector(config, registry=registry)
-    config.textfile_dir.mkdir(parents=True, exist_ok=True)
-    path = config.textfile_dir / TEXTFILE_NAME
+    registry.register(collector)
+    textfile_dir.mkdir(parents=True, exist_ok=True)
+    path = textfile_dir / name
     write_to_textfile(str(path), registry)
     return path
+
+
+def write_textfile(config: BackupConfig) -> Path | None:
+    """Rewrite <textfile_dir>/provsec_backup.prom atomically; None when no textfile_dir is configured."""
+    return write_collector(config.textfile_dir, TEXTFILE_NAME, BackupCollector(config))

@@ -135,6 +135,21 @@ def _scratch_area(base: Path, job: Job) -> Iterator[Path]:
         shutil.rmtree(area, ignore_errors=True)
 
 
+def _restored_dump(config: BackupConfig, job: Job, snap: Snapshot, area: Path, srv: database.Server) -> Path:
+    """The job's dump restored from snap into area, present and ending with its tool's trailer; else raises
+    (ResticError: the restore; InputError: no dump in the snapshot; DatabaseError: a dump cut short)."""
+    restic.restore(config.repository, snap.id, area)
+    dump = area / job.stdin_filename
+    where = f"snapshot {snap.short_id}"
+    if not dump.is_file():
+        raise InputError(f"{where} holds no {job.stdin_filename} (a dump made before provsec wrote plain SQL, "
+                         "or a dump_command writing elsewhere?)")
+    if not database.dump_complete(dump, srv.kind):
+        raise database.DatabaseError(f"{where}: {job.stdin_filename} has no end-of-dump trailer: the dump was "
+                                     "cut short")
+    return dump
+
+
 def restore_database(config: BackupConfig, job: Job, snapshot: str | None, name: str,
                      scratch: Path | None = None) -> Snapshot:
     """Disaster recovery: load the job's dump (latest or the given snapshot) into a NEW database `name` on this
@@ -144,14 +159,7 @@ def restore_database(config: BackupConfig, job: Job, snapshot: str | None, name:
     database.refuse_existing(srv, name)  # before restoring anything: a refusal costs nothing
     snap = resolve(config, job, snapshot)
     with _scratch_area(scratch or config.state_dir / "restore-scratch", job) as area:
-        restic.restore(config.repository, snap.id, area)
-        dump = area / job.stdin_filename
-        if not dump.is_file():
-            raise InputError(f"job {job.name}: snapshot {snap.short_id} holds no {job.stdin_filename}")
-        if not database.dump_complete(dump, srv.kind):
-            raise database.DatabaseError(f"job {job.name}: snapshot {snap.short_id}: {job.stdin_filename} has no "
-                                         "end-of-dump trailer (cut short): not loaded")
-        database.restore_database(srv, name, dump)
+        database.restore_database(srv, name, _restored_dump(config, job, snap, area, srv))
     return snap
 
 
@@ -199,9 +207,7 @@ def drill(config: BackupConfig, job: Job, scratch: Path | None = None) -> DrillR
         with _scratch_area(base, job) as area:
             state, reason, rto, tables = _drill_database(config, job, snap, area)
         return done(state, reason, snap, rto, 0, tables=tables)
-    base.mkdir(parents=True, exist_ok=True, mode=0o700)
-    area = Path(tempfile.mkdtemp(prefix=f"{job.name}-", dir=base))
-    try:
+    with _scratch_area(base, job) as area:
         t0 = time.monotonic()
         try:
             restic.restore(config.repository, snap.id, area)
@@ -213,10 +219,8 @@ def drill(config: BackupConfig, job: Job, scratch: Path | None = None) -> DrillR
             return done("failed", f"snapshot {snap.short_id} carries no usable manifest: {exc}", snap, None, 0)
         check = manifest.verify(files, area)
         rto = round(time.monotonic() - t0, 3)
-        state = "ok" if check.passed else "failed"
-        return done(state, f"snapshot {snap.short_id}: {check.summary()}", snap, rto, check.checked)
-    finally:
-        shutil.rmtree(area, ignore_errors=True)
+    state = "ok" if check.passed else "failed"
+    return done(state, f"snapshot {snap.short_id}: {check.summary()}", snap, rto, check.checked)
 
 
 def _drill_database(config: BackupConfig, job: Job, snap: Snapshot, area: Path) -> tuple[str, str, float | None, int]:
@@ -224,28 +228,20 @@ def _drill_database(config: BackupConfig, job: Job, snap: Snapshot, area: Path) 
     counts are read (a thread: the load runs in the client, so reading the dump costs no time) → count(*) per
     table in the scratch database → drop it (always) → (state, reason, RTO, tables checked)."""
     t0 = time.monotonic()
-    try:
-        restic.restore(config.repository, snap.id, area)
-    except ResticError as exc:
-        return "failed", f"restore failed: {exc}", None, 0
-    dump = area / job.stdin_filename
     where = f"snapshot {snap.short_id}"
-    if not dump.is_file():
-        return "failed", (f"{where} holds no {job.stdin_filename} (a dump made before provsec wrote plain SQL, "
-                          "or a dump_command writing elsewhere?)"), None, 0
     try:
         srv = server(job)
-        if not database.dump_complete(dump, srv.kind):
-            cut = f"{where}: {job.stdin_filename} has no end-of-dump trailer: the dump was cut short"
-            return "failed", cut, None, 0
+        dump = _restored_dump(config, job, snap, area, srv)
         with database.scratch_database(srv, str(job.database)) as name, ThreadPoolExecutor(1) as pool:
             counting = pool.submit(database.dump_row_counts, dump, srv.kind)
             srv.load(name, dump)
             expected = counting.result()
             loaded = srv.table_counts(name)
             rto = round(time.monotonic() - t0, 3)
+    except ResticError as exc:
+        return "failed", f"restore failed: {exc}", None, 0
     except ProvsecError as exc:
-        return "failed", f"{where}: {exc}", None, 0
+        return "failed", str(exc) if str(exc).startswith(where) else f"{where}: {exc}", None, 0
     problems = database.compare_counts(expected, loaded)
     tables = len(expected.keys() | loaded.keys())
     if problems:

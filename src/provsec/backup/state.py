@@ -10,7 +10,6 @@ A job that has never run has no record; `status` reports it as failed, reason "n
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,18 +18,7 @@ from typing import Any
 from provsec.backup.jobs import BackupConfig, Job
 from provsec.backup.restic import CheckResult, RunResult, iso, parse_time
 from provsec.errors import InputError
-
-
-def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, ensure_ascii=False, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+from provsec.fileio import write_json_atomic
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

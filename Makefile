@@ -16,6 +16,7 @@ lint: bootstrap
 bench: bootstrap
 	@.venv/bin/python bench/lab_up.py
 	@.venv/bin/python bench/hardening.py
+	@.venv/bin/python bench/exporter.py
 
 lab-up: bootstrap
 	@.venv/bin/provsec lab up --profile $${PROFILE:-province}

@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Imported here so `provsec --help` stays fast and each area stays independent.
     from provsec.audit import cli as audit_cli
     from provsec.backup import cli as backup_cli
+    from provsec.exporters import cli as exporter_cli
     from provsec.inventory import cli as inventory_cli
     from provsec.lab import cli as lab_cli
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     inventory_cli.register(sub)
     audit_cli.register(sub)
     backup_cli.register(sub)
+    exporter_cli.register(sub)
     return parser
 
 

@@ -463,7 +463,8 @@ class JournalSource:
                 return 0
             self.next_start = now + 5.0
             try:
-                self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                # journalctl's own complaints (permissions, a bad cursor) go to the exporter's log (its journal)
+                self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE)
             except OSError as exc:
                 self.error = f"journalctl: {exc}"
                 return 0

@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     from provsec.exporters import cli as exporter_cli
     from provsec.inventory import cli as inventory_cli
     from provsec.lab import cli as lab_cli
+    from provsec.monitoring import cli as monitoring_cli
     from provsec.notify import cli as notify_cli
     from provsec.notify import incident_cli
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup_cli.register(sub)
     exporter_cli.register(sub)
     incident_cli.register(sub)
+    monitoring_cli.register(sub)
     notify_cli.register(sub)
     return parser
 

@@ -1,11 +1,17 @@
-"""Session-wide rules: no skipped test passes as done, and lab test groups report their minutes."""
+"""Session-wide rules: no skipped test passes as done, and lab test groups report their minutes; tests/support
+is importable."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
+
+# Helpers shared by test files (tests/support: real local servers, a throwaway PKI), importable by name.
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 _skipped: list[str] = []
 _minutes: dict[str, float] = defaultdict(float)

@@ -5,7 +5,6 @@ misspelt key, basic auth without TLS, a hash that is not bcrypt, a missing certi
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import http.client
 import ssl
 import threading
@@ -14,36 +13,17 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from localnet import make_pki
 from prometheus_client import CollectorRegistry, Counter
 
 from provsec.errors import InputError
 from provsec.exporters.web import load_web_config, make_server
 
 
-def make_cert(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address(
-                "127.0.0.1"))]), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = directory / "tls.crt", directory / "tls.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[int, ssl.SSLContext]]:
-    cert, key = make_cert(tmp_path)
+    pki = make_pki(tmp_path)
+    cert, key = pki.cert_file, pki.key_file
     hashed = bcrypt.hashpw(b"s3cret pass", bcrypt.gensalt(rounds=4)).decode()
     config = tmp_path / "web.yml"
     config.write_text(f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
@@ -53,7 +33,7 @@ def served(tmp_path: Path) -> Iterator[tuple[int, ssl.SSLContext]]:
     server = make_server("127.0.0.1:0", registry, load_web_config(config))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    client = ssl.create_default_context(cafile=str(cert))
+    client = ssl.create_default_context(cafile=str(pki.ca_file))
     try:
         yield int(server.server_address[1]), client
     finally:
@@ -102,7 +82,8 @@ def test_tls_and_basic_auth(served: tuple[int, ssl.SSLContext]) -> None:
     ("tls_server_config: {{\n", "unreadable"),
 ])
 def test_bad_web_configs_are_refused_by_name(tmp_path: Path, text: str, needle: str) -> None:
-    cert, key = make_cert(tmp_path)
+    pki = make_pki(tmp_path)
+    cert, key = pki.cert_file, pki.key_file
     config = tmp_path / "web.yml"
     config.write_text(text.format(cert=cert, key=key))
     with pytest.raises(InputError, match=needle) as caught:

@@ -3,27 +3,17 @@ CA: a throwaway CA and server certificate are made for the test; the client trus
 
 from __future__ import annotations
 
-import datetime as dt
 import email
 import email.policy
 import json
-import socket
-import ssl
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from ipaddress import IPv4Address
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from localnet import Inbox, Pki, free_port, make_pki, smtp_server
 from prometheus_client import CollectorRegistry
 
 from provsec.notify.channels import EmailChannel, EmailConfig, SmsGatewayChannel, SmsGatewayConfig
@@ -51,92 +41,16 @@ ACK = "https://mon1.phuyen.gov.vn/ack/Zz9"
 PASSWORD = "mat-khau-9"  # noqa: S105  (the test SMTP server's account)
 
 
-@dataclass(frozen=True)
-class Pki:
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert_file, self.key_file)
-        return context
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """A throwaway CA and a server certificate for 127.0.0.1 and localhost, signed by it."""
-    root = tmp_path_factory.mktemp("pki")
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Sở TTTT test CA")])
-    ca_cert = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.test")]))
-        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1")),
-                                                    x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pki = Pki(root / "ca.pem", root / "server.pem", root / "server.key")
-    pki.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    pki.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pki.key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-    return pki
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-        self.tls_at_data: list[bool] = []
-        self.logins: list[tuple[bytes, bytes]] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.tls_at_data.append(session.ssl is not None)
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-    def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                     auth_data: Any) -> AuthResult:
-        assert isinstance(auth_data, LoginPassword)
-        self.logins.append((auth_data.login, auth_data.password))
-        ok = auth_data.login == b"canhbao" and auth_data.password == b"mat-khau-9"
-        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture
 def smtpd(pki: Pki) -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=pki.server_context(),
-                            require_starttls=True, authenticator=inbox.authenticate, auth_require_tls=True)
-    controller.start()
-    try:
+    inbox = Inbox(b"canhbao", PASSWORD.encode())
+    with smtp_server(pki, inbox) as port:
         yield inbox, port
-    finally:
-        controller.stop()
 
 
 def config(port: int, pki: Pki | None, **kwargs: Any) -> EmailConfig:
@@ -211,7 +125,7 @@ def test_email_wrong_password_is_permanent(smtpd: tuple[Inbox, int], pki: Pki) -
 
 
 def test_email_server_without_starttls_gets_nothing(pki: Pki) -> None:
-    inbox = Inbox()
+    inbox = Inbox(b"canhbao", PASSWORD.encode())
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)  # plain SMTP, no STARTTLS offered
     controller.start()

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import email
-import email.policy
 import hashlib
 import json
 import re
-import socket
-import ssl
 import threading
 import urllib.error
 import urllib.request
@@ -25,18 +21,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from localnet import Inbox, Pki, make_pki, smtp_server
 
 from provsec.notify.config import load_config
 from provsec.notify.register import Register
@@ -65,79 +55,16 @@ class Clock:
 
 
 # -- PKI and SMTP (as tests/unit/test_notify_email.py does it) -----------------------------------------------------
-@dataclass(frozen=True)
-class Pki:
-    ca_file: Path
-    context: ssl.SSLContext
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    root = tmp_path_factory.mktemp("pki")
-    now = dt.datetime.now(dt.UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "provsec notify test CA")])
-    valid = {"not_valid_before": now - dt.timedelta(minutes=5), "not_valid_after": now + dt.timedelta(days=1)}
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(valid["not_valid_before"])
-          .not_valid_after(valid["not_valid_after"])
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.test")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(valid["not_valid_before"]).not_valid_after(valid["not_valid_after"])
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    (root / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (root / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (root / "server.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                        serialization.NoEncryption()))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(root / "server.pem", root / "server.key")
-    return Pki(root / "ca.pem", context)
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.mails: list[tuple[list[str], EmailMessage, bool]] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        mail = email.message_from_bytes(envelope.original_content or b"", policy=email.policy.default)
-        assert isinstance(mail, EmailMessage)
-        with self.lock:
-            self.mails.append((list(envelope.rcpt_tos), mail, session.ssl is not None))
-        return "250 OK"
-
-    def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                     auth_data: Any) -> AuthResult:
-        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"canhbao", b"mk-9")
-        return AuthResult(success=ok, handled=False)
-
-    def to(self, address: str) -> list[EmailMessage]:
-        with self.lock:
-            return [mail for rcpt, mail, _ in self.mails if rcpt == [address]]
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture
 def smtpd(pki: Pki) -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=pki.context, require_starttls=True,
-                            authenticator=inbox.authenticate, auth_require_tls=True)
-    controller.start()
-    try:
+    inbox = Inbox(b"canhbao", b"mk-9")
+    with smtp_server(pki, inbox) as port:
         yield inbox, port
-    finally:
-        controller.stop()
 
 
 # -- SMS gateway and Zalo OA API -------------------------------------------------------------------------------------

@@ -8,14 +8,19 @@ gateway that is down are inhibited; a WAN cut is one group; the Watchdog goes to
 warning is delivered when the working-hours interval (computed from the current time in Asia/Ho_Chi_Minh) is
 active and not when it is not. Test configs use 1 s group_wait/group_interval; every wait is bounded and
 every Alertmanager is killed at the end.
+
+The last test runs the whole chain on loopback (issue 5 §6): provsec exporter on an auth.log → a real Prometheus
+with the repo's rules → the generated alertmanager.yml on a real Alertmanager → `provsec notify serve` → a real
+SMTP server (STARTTLS, login) → the incident register → the acknowledgement link.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
-import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -30,6 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from localnet import Inbox, free_port, make_pki, smtp_server
 
 from provsec.controls import load_catalogue
 from provsec.inventory import load_inventory
@@ -117,13 +123,6 @@ def lab_inventory_dir(base: Path) -> Path:
     return directory
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _binary() -> str:
     for name in ("prometheus-alertmanager", "alertmanager"):
         path = shutil.which(name)
@@ -133,39 +132,43 @@ def _binary() -> str:
 
 
 @contextmanager
+def daemon(argv: list[str], ready_url: str, log_path: Path, name: str, timeout: float = 20) -> Iterator[None]:
+    """A real daemon on 127.0.0.1, waited for until ready_url answers 200; killed at the end."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"{name} exited {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(ready_url, timeout=1) as resp:  # noqa: S310 - loopback
+                        if resp.status == 200:
+                            break
+                except (urllib.error.URLError, OSError):
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{name} not ready in {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.1)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+@contextmanager
 def alertmanager(config: Path, workdir: Path) -> Iterator[str]:
     """A real Alertmanager on 127.0.0.1 (random port, no clustering); yields its base URL; killed at the end."""
-    port = _free_port()
-    log = (workdir / "alertmanager.log").open("wb")
-    proc = subprocess.Popen(
-        [_binary(), f"--config.file={config}", f"--storage.path={workdir / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=debug"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"Alertmanager exited {proc.returncode}:\n{(workdir / 'alertmanager.log').read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as resp:  # noqa: S310 - loopback
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"Alertmanager not ready in 15 s:\n{(workdir / 'alertmanager.log').read_text()}")
-            time.sleep(0.1)
+    argv = [_binary(), f"--config.file={config}", f"--storage.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=debug"]
+    with daemon(argv, f"{url}/-/ready", workdir / "alertmanager.log", "Alertmanager"):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
 
 
 def post_alerts(url: str, alerts: list[dict[str, str]]) -> None:
@@ -290,3 +293,138 @@ def test_warning_held_outside_working_hours_and_wan_cut_is_one_group(
         assert not [r for r in got if r.body.get("receiver") == "provsec-warning"], (
             "a warning was delivered outside working hours")
         assert len([r for r in got if r.body.get("receiver") == "provsec-critical"]) == 1
+
+
+# -- the whole chain, on loopback ---------------------------------------------------------------------------------
+PROMETHEUS_CONFIG = """global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: [{rules}]
+alerting:
+  alertmanagers:
+    - static_configs: [{{targets: ["{alertmanager}"]}}]
+scrape_configs:
+  - job_name: provsec
+    static_configs: [{{targets: ["127.0.0.1:{exporter}"], labels: {{instance: web1}}}}]
+"""
+
+NOTIFY_CONFIG = """listen: 127.0.0.1:{port}
+db: {tmp}/incidents.sqlite
+public_base_url: http://127.0.0.1:{port}
+ack: {{secret_file: {tmp}/ack.key}}
+channels:
+  email: {{host: 127.0.0.1, port: {smtp}, sender: canhbao@stttt.test, username: canhbao,
+          password_file: {tmp}/smtp.pass, ca_file: {ca}}}
+severities:
+  critical: {{channels: [email], working_hours_only: false, clock: wall}}
+  warning: {{channels: [email], working_hours_only: true, clock: working}}
+rota:
+  - name: Trực ban
+    people: [{{id: an, name: Nguyễn Văn An, email: an@stttt.test}}]
+  - name: Trưởng phòng
+    people: [{{id: binh, name: Trần Thị Bình, email: binh@stttt.test}}]
+"""
+
+
+def secret(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o600)
+
+
+def incident_list(db: Path) -> list[dict[str, Any]]:
+    done = subprocess.run([sys.executable, "-m", "provsec", "incident", "--db", str(db), "list", "--json"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    return rows
+
+def wait_scraped_twice(port: int) -> None:
+    query = f"http://127.0.0.1:{port}/api/v1/query?query=count_over_time(up%5B1m%5D)"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(query, timeout=5) as answer:
+            result = json.loads(answer.read())["data"]["result"]
+        if result and float(result[0]["value"][1]) >= 2:
+            return
+        time.sleep(0.5)
+    pytest.fail("Prometheus did not scrape the exporter twice in 30 s")
+
+
+def answer_by_the_mailed_link(inbox: Inbox, notify_port: int, tmp_path: Path) -> None:
+    """The on-call person's mail arrives (not the next level's), one incident is open; GET on the mail's link
+    acknowledges nothing, POST acknowledges as that person."""
+    deadline = time.monotonic() + 90
+    while not inbox.to("an@stttt.test") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    mails = inbox.to("an@stttt.test")
+    assert mails, f"no mail in 90 s:\n{(tmp_path / 'notify.log').read_text()[-2000:]}"
+    body = mails[0].get_content()
+    assert "ProvsecSecuritySshLoginAfterFailures" in str(mails[0]["Subject"]) + body
+    assert "web1" in body
+    assert inbox.to("binh@stttt.test") == [], "level 2 only after the escalation delay"
+    links = re.findall(rf"http://127\.0\.0\.1:{notify_port}/ack/\S+", body)
+    assert links, body
+    incidents = incident_list(tmp_path / "incidents.sqlite")
+    critical = [i for i in incidents if i["title"] == "ProvsecSecuritySshLoginAfterFailures"
+                or "ProvsecSecuritySshLoginAfterFailures" in json.dumps(i["group_labels"])]
+    assert len(critical) == 1 and critical[0]["state"] == "open", incidents
+    with urllib.request.urlopen(links[0], timeout=10) as page:  # noqa: S310 - loopback
+        assert page.status == 200
+    assert incident_list(tmp_path / "incidents.sqlite")[0]["state"] == "open", "GET must not ack"
+    request = urllib.request.Request(links[0], data=b"", method="POST")  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+        assert answer.status == 200
+    acked = [i for i in incident_list(tmp_path / "incidents.sqlite") if i["id"] == critical[0]["id"]]
+    assert acked[0]["state"] == "acknowledged" and acked[0]["acknowledged_by"] == "an", acked
+
+
+def test_ssh_guessing_reaches_the_on_call_by_email_opens_one_incident_and_the_link_acknowledges_it(
+        tmp_path: Path) -> None:
+    """Lines of an SSH password-guessing attack that succeeds, appended to an auth.log: provsec exporter counts
+    them, a real Prometheus with the repo's rules/security.yml fires ProvsecSecuritySshLoginAfterFailures
+    (critical), the generated alertmanager.yml routes it to a real `provsec notify serve`, which opens one
+    incident and mails the on-call person through a real SMTP server (STARTTLS, login); GET on the mail's link
+    acknowledges nothing, POST acknowledges as that person."""
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        pytest.fail("prometheus not found: run scripts/bootstrap (Debian package prometheus)")
+    pki = make_pki(tmp_path / "pki")
+    inbox = Inbox(b"canhbao", b"mat-khau-thu")
+    secret(tmp_path / "smtp.pass", "mat-khau-thu\n")
+    secret(tmp_path / "ack.key", "0123456789abcdef0123456789abcdef\n")
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+    exporter_port, notify_port, prometheus_port = free_port(), free_port(), free_port()
+    with smtp_server(pki, inbox) as smtp_port:
+        (tmp_path / "notify.yml").write_text(NOTIFY_CONFIG.format(port=notify_port, tmp=tmp_path, smtp=smtp_port,
+                                                                  ca=pki.ca_file))
+        settings = AlertmanagerSettings(
+            webhook_url=f"http://127.0.0.1:{notify_port}/alertmanager",
+            heartbeat_url=f"http://127.0.0.1:{notify_port}/alertmanager",
+            working_hours=working_hours(True), default=FAST, critical=FAST, warning=FAST,
+            heartbeat=Timing("0s", "1s", "1h"))
+        config = render(load_inventory(lab_inventory_dir(tmp_path)), load_catalogue(CATALOGUE), alertmanager=settings)
+        _, am_config = write(config, tmp_path / "etc", "test")
+        py = [sys.executable, "-m", "provsec"]
+        with (daemon([*py, "notify", "serve", "--config", str(tmp_path / "notify.yml")],
+                     f"http://127.0.0.1:{notify_port}/-/healthy", tmp_path / "notify.log", "provsec notify"),
+              daemon([*py, "exporter", "--listen", f"127.0.0.1:{exporter_port}", "--state-dir", str(tmp_path / "ex"),
+                      "--source", f"file:{log}"], f"http://127.0.0.1:{exporter_port}/metrics",
+                     tmp_path / "exporter.log", "provsec exporter"),
+              alertmanager(am_config, tmp_path) as am_url):
+            (tmp_path / "prometheus.yml").write_text(PROMETHEUS_CONFIG.format(
+                rules=REPO / "exporters" / "rules" / "security.yml", alertmanager=am_url.removeprefix("http://"),
+                exporter=exporter_port))
+            with daemon([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
+                         f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                         f"--web.listen-address=127.0.0.1:{prometheus_port}"],
+                        f"http://127.0.0.1:{prometheus_port}/-/ready", tmp_path / "prometheus.log", "Prometheus"):
+                wait_scraped_twice(prometheus_port)  # increase() must see the counters at 0 first
+                attack = b"".join(
+                    b"2026-11-26T10:00:%02d+07:00 web1 sshd[%d]: Failed password for invalid user u%d from "
+                    b"198.18.1.66 port %d ssh2\n" % (i % 60, 4000 + i, i, 40000 + i) for i in range(25))
+                attack += (b"2026-11-26T10:00:30+07:00 web1 sshd[4100]: Accepted password for canbo from 198.18.1.66 "
+                           b"port 41000 ssh2\n")
+                with log.open("ab") as handle:
+                    handle.write(attack)
+                answer_by_the_mailed_link(inbox, notify_port, tmp_path)

@@ -1,4 +1,5 @@
-"""Atomic file writes shared by every area: state records, the exporter's offsets, tokens, vault files.
+"""Files shared by every area: atomic writes (state records, the exporter's offsets, tokens, vault files) and
+configuration YAML read with errors that name the file.
 
 A reader (node_exporter, a report, the process restarted after `kill -9`) sees either the old file or the
 new one, never half of one: the data goes to a temp file in the same directory, is fsync'ed, renamed over
@@ -10,6 +11,10 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+import yaml
+
+from provsec.errors import InputError
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -36,3 +41,23 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
 def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     write_atomic(path, text.encode("utf-8"), mode)
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """A configuration file's YAML; a missing, unreadable or malformed file is an InputError naming it (and the
+    line, for malformed YAML)."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"{source}: {what} not found") from exc
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: cannot read: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{source}:{where} not valid YAML") from exc

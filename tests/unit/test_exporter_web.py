@@ -79,7 +79,7 @@ def test_tls_and_basic_auth(served: tuple[int, ssl.SSLContext]) -> None:
     ("tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n  client_auth_type: RequireAndVerifyClientCert\n",
      "client_ca_file"),
     ("[1, 2]\n", "mapping"),
-    ("tls_server_config: {{\n", "unreadable"),
+    ("tls_server_config: {{\n", "not valid YAML"),
 ])
 def test_bad_web_configs_are_refused_by_name(tmp_path: Path, text: str, needle: str) -> None:
     pki = make_pki(tmp_path)

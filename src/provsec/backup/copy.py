@@ -31,12 +31,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from provsec.backup import restic
-from provsec.backup.jobs import NAME, read_yaml, required_str, restic_env, top_mapping
+from provsec.backup.jobs import NAME, required_str, restic_env, top_mapping
 from provsec.backup.metrics import write_collector
 from provsec.backup.restic import Repository, ResticError, iso, utcnow
 from provsec.backup.state import read_json, timestamp
 from provsec.errors import InputError
-from provsec.fileio import write_json_atomic
+from provsec.fileio import read_yaml, write_json_atomic
 
 TEXTFILE_NAME = "provsec_backup_copy.prom"
 TOP_KEYS = {"restic_binary", "env", "state_dir", "textfile_dir", "copies"}

@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from provsec.backup.restic import Repository
 from provsec.errors import InputError
+from provsec.fileio import read_yaml
 
 Kind = Literal["files", "postgresql", "mariadb"]
 KINDS: tuple[Kind, ...] = ("files", "postgresql", "mariadb")
@@ -108,23 +107,6 @@ def default_client_command(kind: Kind) -> tuple[str, ...]:
     if kind == "postgresql":
         return ("runuser", "-u", "postgres", "--", "psql")
     return ("mariadb",)
-
-
-def read_yaml(path: str | Path, what: str) -> Any:
-    """A configuration file's YAML; a missing, unreadable or malformed file is an InputError naming it."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise InputError(f"{source}: {what} not found") from exc
-    except OSError as exc:
-        raise InputError(f"{source}: cannot read ({exc.strerror})") from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{source}:{where} not valid YAML") from exc
 
 
 def top_mapping(data: Any, source: str, known: set[str]) -> dict[str, Any]:

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
-import yaml
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from provsec.errors import InputError
+from provsec.fileio import read_yaml
 
 CLIENT_AUTH = {"NoClientCert": ssl.CERT_NONE, "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
                "RequireAndVerifyClientCert": ssl.CERT_REQUIRED}
@@ -76,11 +76,7 @@ def _keys(section: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 
 def load_web_config(path: Path) -> WebConfig:  # noqa: PLR0912 (one check per key)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: web config unreadable ({exc})") from exc
-    data = data or {}
+    data = read_yaml(path, "web config") or {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: web config must be a mapping")
     _keys(data, {"tls_server_config", "basic_auth_users"}, str(path))

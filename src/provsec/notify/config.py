@@ -62,9 +62,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from provsec.errors import InputError
+from provsec.fileio import read_yaml
 from provsec.notify.channels import EmailConfig, SmsGatewayConfig, ZaloConfig, check_phone
 from provsec.notify.register import DEFAULT_DB
 from provsec.notify.retry import RetryPolicy
@@ -480,15 +479,4 @@ def parse_config(data: Any, source: str = "notify config", base: Path | None = N
 
 
 def load_config(path: str | Path) -> NotifyConfig:
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise InputError(f"{source}: notify configuration not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{source}: cannot read: {exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{source}: not valid YAML: {exc}") from exc
-    return parse_config(data, source, Path(path).resolve().parent)
+    return parse_config(read_yaml(path, "notify configuration"), str(path), Path(path).resolve().parent)

@@ -44,9 +44,8 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from provsec.errors import InputError
+from provsec.fileio import read_yaml
 
 AfterHours = Literal["next_working_day", "next_period"]
 AFTER_HOURS: tuple[AfterHours, ...] = ("next_working_day", "next_period")
@@ -390,15 +389,4 @@ def parse_calendar(data: Mapping[str, Any] | None, source: str = "working hours"
 
 def load_calendar(path: str | Path) -> WorkCalendar:
     """Read and validate a working-hours YAML file."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise InputError(f"{source}: working-hours file not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{source}: cannot read: {exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{source}: not valid YAML: {exc}") from exc
-    return parse_calendar(data, source)
+    return parse_calendar(read_yaml(path, "working-hours file"), str(path))

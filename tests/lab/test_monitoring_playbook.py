@@ -1,10 +1,11 @@
 """The security-event exporter on a real host (issue 5 §1, §6): playbooks/monitoring.yml on web1 (Debian 12), then
-real events — SSH password guesses for unknown users and for root (paramiko, from the control node), key logins,
-sudo, an account added and deleted — counted by the service from the real journal, compared with what the test
-did; the counts survive a restart; the service is confined and not on the network.
+real events — SSH password guesses for unknown users and for root from another lab host (OpenSSH's client on
+agency1, through the WAN edge gw1), key logins, sudo, an account added and deleted — counted by the service from
+the real journal, compared with what the test did; the counts survive a restart; the service is confined and
+not on the network.
 
-One module fixture resets web1, runs the playbook twice (the second run changes nothing) and lets sshd take
-passwords (the lab's base image allows keys only). Run with
+One module fixture resets web1, agency1 and gw1 (nothing filters the path), runs the playbook twice on web1 (the
+second run changes nothing) and lets web1's sshd take passwords (the lab's base image allows keys only). Run with
 PROVSEC_LAB_KEEP=1 on a shared lab; every play is limited to web1."""
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from labfixture import LabHandle
 from prometheus_client.parser import text_string_to_metric_families
 
 HOST = "web1"
+ATTACKER = "agency1"  # in the agency network: its SSH attempts reach web1 through the WAN edge gw1
+# One SSH password guess from the attacker: OpenSSH's client takes the password from SSH_ASKPASS (forced), so
+# no terminal and no extra tool are needed on the host.
+GUESS = ("printf '#!/bin/sh\\necho not-the-password\\n' > /tmp/askpass && chmod 700 /tmp/askpass && "
+         "SSH_ASKPASS=/tmp/askpass SSH_ASKPASS_REQUIRE=force setsid -w ssh -n -o StrictHostKeyChecking=no "
+         "-o UserKnownHostsFile=/dev/null -o PreferredAuthentications=password -o NumberOfPasswordPrompts=1 "
+         "-o ConnectTimeout=10 {user}@{address} true; true")
 SCRAPE = ("python3 -c 'import urllib.request as u; "
           "print(u.urlopen(\"http://127.0.0.1:9847/metrics\", timeout=10).read().decode())'")
 
@@ -46,7 +54,8 @@ class Monitored:
 @pytest.fixture(scope="module")
 def monitored(lab: LabHandle) -> Iterator[Monitored]:
     started = time.monotonic()
-    lab.reset_waiting(HOST)
+    for host in (HOST, ATTACKER, "gw1"):  # the path agency1 → gw1 → web1 unhardened: nothing filters it
+        lab.reset_waiting(host)
     lab.play_ok("monitoring.yml", [HOST])
     second = lab.play_ok("monitoring.yml", [HOST])
     inventory = yaml.safe_load((lab.inventory_dir / "hosts.yml").read_text())
@@ -114,10 +123,12 @@ def test_real_events_are_counted_exactly(monitored: Monitored) -> None:
     sudo = monitored.event(before, "sudo_command", "", monitored.admin)
     assert accepted >= 0 and sudo >= 0, "every series exists from the start"
 
-    for i in range(4):
-        guess_password(monitored.address, f"ghost{i}")  # unknown user: one invalid_user + one failed password
-    for _ in range(2):
-        guess_password(monitored.address, "root")  # a real account, not an admin of the inventory: user "other"
+    for i in range(4):  # unknown users: each one invalid_user + one failed password
+        res = monitored.lab.ssh(ATTACKER, GUESS.format(user=f"ghost{i}", address=monitored.address))
+        assert res.returncode == 0, res.stderr
+    for _ in range(2):  # a real account, not an admin of the inventory: user "other"
+        res = monitored.lab.ssh(ATTACKER, GUESS.format(user="root", address=monitored.address))
+        assert res.returncode == 0, res.stderr
     res = monitored.lab.root(HOST, "useradd -M -s /usr/sbin/nologin lab-intruder && userdel lab-intruder")
     assert res.returncode == 0, res.stderr
     wait_for(monitored, {
@@ -130,8 +141,7 @@ def test_real_events_are_counted_exactly(monitored: Monitored) -> None:
     assert monitored.event(after, "ssh_accepted", "publickey", monitored.admin) > accepted  # this test's logins
     assert monitored.event(after, "sudo_command", "", monitored.admin) > sudo
     top = {dict(k[1]).get("source"): v for k, v in after.items() if k[0] == "provsec_auth_top_sources"}
-    control = [source for source, value in top.items() if value >= 10]
-    assert control, f"the control node's address leads the failing sources: {top}"
+    assert top.get("198.18.1.10") == 10, f"agency1's address leads the failing sources with its 10: {top}"
 
 
 def test_counts_survive_a_restart(monitored: Monitored) -> None:

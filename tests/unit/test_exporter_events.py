@@ -124,8 +124,12 @@ def test_journal_messages_use_the_identifier_not_a_prefix() -> None:
     parser.message(b"fail2ban.actions", b"NOTICE  [sshd] Ban 198.18.5.7")
     parser.message(b"useradd", b"new user: name=x, UID=1, GID=1, home=/, shell=/bin/sh, from=none")
     parser.message(b"bash", b"Accepted publickey for provsec from 198.18.0.2 port 5000 ssh2")
+    parser.message(b"sshd", b"Failed password for root from 198.18.5.7 port 1 ssh2")
+    parser.message(b"sshd", b"Invalid user x from 198.18.5.7 port 2")
     assert counts.events == {("ssh_accepted", "publickey", "provsec"): 1, ("fail2ban_ban", "", ""): 1,
-                             ("user_added", "", "other"): 1}
+                             ("user_added", "", "other"): 1, ("ssh_failed", "password", "other"): 1,
+                             ("ssh_invalid_user", "none", "other"): 1}
+    assert counts.top.largest(counts.clock()) == [("198.18.5.7", 2)]
 
 
 def test_failed_sources_feed_the_top_k_and_names_are_never_labels() -> None:

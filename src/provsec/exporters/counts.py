@@ -95,11 +95,14 @@ class Counts:
     top: TopSources = field(default_factory=TopSources)
     clock: Callable[[], float] = time.time
 
-    def emit(self, event: str, method: str, user: str, address: bytes | None, count: int) -> None:
+    def emit(self, event: str, method: str, user: str, count: int) -> None:
         key = (event, method, user)
         self.events[key] = self.events.get(key, 0) + count
-        if address is not None and event in ("ssh_failed", "ssh_invalid_user"):
-            self.top.add(address, count, self.clock())
+
+    def reject(self, source: str, reason: str) -> None:
+        """A line counted but not parsed."""
+        self.add(self.lines, source)
+        self.add(self.rejected, (source, reason))
 
     def add(self, table: dict[Any, int], key: Any, count: int = 1) -> None:
         table[key] = table.get(key, 0) + count

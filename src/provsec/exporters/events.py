@@ -55,15 +55,28 @@ OTHER_USER = "other"
 # user, 10 other sshd, 12 the other programs (tag, message). sshd lines that are none of these (disconnects,
 # sessions) and lines of other programs do not match at all and never reach Python. fail2ban's own log has
 # another layout and its own expression.
+# The programs read: the syslog tags of a file's lines, the journal's SYSLOG_IDENTIFIER matches (sources.py).
+SSHD_PROGRAMS = ("sshd", "sshd-session", "sshd-auth")  # OpenSSH ≥ 9.8 (Debian 13) logs as sshd-session
+ACCOUNT_PROGRAMS = ("sudo", "su", "useradd", "userdel", "usermod", "groupadd", "groupdel", "groupmod", "gpasswd",
+                    "passwd", "chpasswd", "newusers")
+FAIL2BAN_PROGRAMS = ("fail2ban.actions", "fail2ban-server")
+PROGRAMS = SSHD_PROGRAMS + ACCOUNT_PROGRAMS + FAIL2BAN_PROGRAMS
+# sshd's three frequent messages, groups 1-4 failed, 5-7 accepted, 8-9 invalid user, 10 "message repeated".
+_SSHD = (rb"(?:Failed (\S+) for (invalid user )?(.*) from (\S+) port \d+"
+         rb"|Accepted (\S+) for (.*) from (\S+) port \d+"
+         rb"|Invalid user (.*) from (\S+?)(?: port \d+)?[ \t]*$"
+         rb"|(message repeated .*))")
+SSHD_MESSAGE = re.compile(_SSHD)
+
+
+def _alternatives(names: tuple[str, ...]) -> bytes:
+    return b"|".join(re.escape(name.encode()) for name in names)
+
+
 SYSLOG_LINE = re.compile(
     rb"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) \S+ "
-    rb"(?:sshd(?:-session|-auth)?\[\d+\]: (?:"
-    rb"Failed (\S+) for (invalid user )?(.*) from (\S+) port \d+"
-    rb"|Accepted (\S+) for (.*) from (\S+) port \d+"
-    rb"|Invalid user (.*) from (\S+?)(?: port \d+)?[ \t]*$"
-    rb"|(message repeated .*))"
-    rb"|(sudo|su|useradd|userdel|usermod|groupadd|groupdel|groupmod|gpasswd|passwd|chpasswd|newusers)"
-    rb"(?:\[\d+\])?: (.*))",
+    rb"(?:(?:" + _alternatives(SSHD_PROGRAMS) + rb")\[\d+\]: " + _SSHD
+    + rb"|(" + _alternatives(ACCOUNT_PROGRAMS) + rb")(?:\[\d+\])?: (.*))",
     re.MULTILINE,
 )
 # fail2ban's log file ("2026-11-26 09:00:00,123 fail2ban.actions [812]: NOTICE  [sshd] Ban 198.18.1.9") or its
@@ -71,9 +84,6 @@ SYSLOG_LINE = re.compile(
 FAIL2BAN_LINE = re.compile(rb"fail2ban\.actions[ \t]*(?:\[\d+\])?:[ \t]+\w+[ \t]+\[[^\]\n]+\] Ban ([^\s]+)")
 FAIL2BAN_MESSAGE = re.compile(rb"^(?:fail2ban\.actions\s*(?:\[\d+\])?:\s+)?\w+\s+\[[^\]\n]+\] Ban ([^\s]+)")
 
-_SSH_FAILED = re.compile(rb"Failed (\S+) for (invalid user )?(.*) from (\S+) port \d+")
-_SSH_ACCEPTED = re.compile(rb"Accepted (\S+) for (.*) from (\S+) port \d+")
-_SSH_INVALID = re.compile(rb"Invalid user (.*) from (\S+)(?: port \d+)?\s*$")
 _REPEATED = re.compile(rb"message repeated (\d+) times: \[ ?(.*)\]\s*$")
 _SUDO_USER = re.compile(rb"^\s*(\S+) : ")
 _PAM_AUTH_FAILURE = re.compile(rb"pam_unix\([^:)]*:auth\): authentication failure;.*\buser=(\S*)")
@@ -103,7 +113,7 @@ def ssh_method(raw: bytes) -> str:
 
 
 class Parser:
-    """Turns (tag, message) pairs and blocks of syslog lines into events passed to `emit`."""
+    """Turns (tag, message) pairs and blocks of syslog lines into events, counted in `counts`."""
 
     def __init__(self, counts: Counts, admins: Collection[str] = ()) -> None:
         self.counts = counts
@@ -114,50 +124,22 @@ class Parser:
         return self.admins.get(raw.strip(), OTHER_USER)
 
     def block(self, data: bytes) -> None:
-        """Every complete line of `data` (a block of a syslog-format file). The frequent sshd events are
-        collected in lists and counted with Counter (in C); only their distinct values reach Python code."""
-        failed: list[tuple[bytes | None, ...]] = []  # (method, "invalid user " or None, user)
-        accepted: list[tuple[bytes | None, ...]] = []  # (method, user)
-        invalid = 0
-        sources: list[bytes] = []
+        """Every complete line of `data` (a block of a syslog-format file)."""
+        batch = _SshdBatch()
         message = self.message
         for match in SYSLOG_LINE.finditer(data):
             branch = match.lastindex
-            if branch == 4:
-                failed.append(match.group(1, 2, 3))
-                sources.append(match.group(4))
-            elif branch == 9:
-                invalid += 1
-                sources.append(match.group(9))
-            elif branch == 7:
-                accepted.append(match.group(5, 6))
+            if branch == 12:
+                message(match.group(11), match.group(12))
             elif branch == 10:
                 message(b"sshd", match.group(10))
-            elif branch == 12:
-                message(match.group(11), match.group(12))
-        self._count_sshd(failed, accepted, invalid, sources)
+            else:
+                batch.take(match, 1)
+        batch.count(self)
         if b"fail2ban.actions" in data:
             bans = sum(1 for _ in FAIL2BAN_LINE.finditer(data))
             if bans:
-                self.emit("fail2ban_ban", "", "", None, bans)
-
-    def _count_sshd(self, failed: list[tuple[bytes | None, ...]], accepted: list[tuple[bytes | None, ...]],
-                    invalid: int, sources: list[bytes]) -> None:
-        events = self.counts.events
-        for (method, invalid_user, user), count in Counter(failed).items():
-            key = ("ssh_failed", ssh_method(method or b""), OTHER_USER if invalid_user else self.user(user or b""))
-            events[key] = events.get(key, 0) + count
-        for (method, user), count in Counter(accepted).items():
-            key = ("ssh_accepted", ssh_method(method or b""), self.user(user or b""))
-            events[key] = events.get(key, 0) + count
-        if invalid:
-            key = ("ssh_invalid_user", "none", OTHER_USER)
-            events[key] = events.get(key, 0) + invalid
-        if sources:
-            now = self.counts.clock()
-            add = self.counts.top.add
-            for address, count in Counter(sources).items():
-                add(address, count, now)
+                self.emit("fail2ban_ban", "", "", bans)
 
     def message(self, tag: bytes, text: bytes, count: int = 1) -> None:
         """One message of program `tag` (syslog tag / journal SYSLOG_IDENTIFIER, without the pid)."""
@@ -174,72 +156,102 @@ class Parser:
             self._su(text, count)
         elif tag.startswith(b"fail2ban"):
             if FAIL2BAN_MESSAGE.match(text) is not None:
-                self.emit("fail2ban_ban", "", "", None, count)
+                self.emit("fail2ban_ban", "", "", count)
         else:
             self._accounts(text, count)
 
     def _sshd(self, text: bytes, count: int) -> None:
-        if text.startswith(b"Failed "):
-            failed = _SSH_FAILED.match(text)
-            if failed is not None:
-                user = OTHER_USER if failed.group(2) else self.user(failed.group(3))
-                self.emit("ssh_failed", ssh_method(failed.group(1)), user, failed.group(4), count)
-        elif text.startswith(b"Accepted "):
-            accepted = _SSH_ACCEPTED.match(text)
-            if accepted is not None:
-                self.emit("ssh_accepted", ssh_method(accepted.group(1)), self.user(accepted.group(2)),
-                          accepted.group(3), count)
-        elif text.startswith(b"Invalid user "):
-            invalid = _SSH_INVALID.match(text)
-            if invalid is not None:
-                self.emit("ssh_invalid_user", "none", OTHER_USER, invalid.group(2), count)
+        match = SSHD_MESSAGE.match(text)
+        if match is not None and match.lastindex != 10:
+            batch = _SshdBatch()
+            batch.take(match, count)
+            batch.count(self)
 
     def _sudo(self, text: bytes, count: int) -> None:
         if text.startswith(b"pam_unix("):
             failure = _PAM_AUTH_FAILURE.match(text)
             if failure is not None:
-                self.emit("sudo_auth_failure", "", self.user(failure.group(1)), None, count)
+                self.emit("sudo_auth_failure", "", self.user(failure.group(1)), count)
             return
         who = _SUDO_USER.match(text)
         if who is None:
             return
         if b"user NOT in sudoers" in text or b"command not allowed" in text or b"NOT authorized" in text:
-            self.emit("sudo_denied", "", self.user(who.group(1)), None, count)
+            self.emit("sudo_denied", "", self.user(who.group(1)), count)
         elif b"incorrect password attempt" in text:
             return  # the attempts were counted one by one from pam_unix's lines
         elif b" ; COMMAND=" in text:
-            self.emit("sudo_command", "", self.user(who.group(1)), None, count)
+            self.emit("sudo_command", "", self.user(who.group(1)), count)
 
     def _su(self, text: bytes, count: int) -> None:
         ok = _SU_OK.match(text)
         if ok is not None:
-            self.emit("su", "", self.user(ok.group(1)), None, count)
+            self.emit("su", "", self.user(ok.group(1)), count)
             return
         failed = _SU_FAILED.match(text)
         if failed is not None:
-            self.emit("su_failure", "", self.user(failed.group(1)), None, count)
+            self.emit("su_failure", "", self.user(failed.group(1)), count)
 
     def _accounts(self, text: bytes, count: int) -> None:
         if text.startswith(b"pam_unix("):
             changed = _PASSWORD_CHANGED.match(text)
             if changed is not None:
-                self.emit("password_changed", "", self.user(changed.group(1)), None, count)
+                self.emit("password_changed", "", self.user(changed.group(1)), count)
             return
         if (match := _NEW_USER.match(text)) is not None:
-            self.emit("user_added", "", self.user(match.group(1)), None, count)
+            self.emit("user_added", "", self.user(match.group(1)), count)
             return
         if (match := _DELETE_USER.match(text)) is not None:
-            self.emit("user_deleted", "", self.user(match.group(1)), None, count)
+            self.emit("user_deleted", "", self.user(match.group(1)), count)
             return
         if (match := _CHANGE_USER.match(text)) is not None:
             event = "password_changed" if match.group(2) == b"password" else "user_modified"
-            self.emit(event, "", self.user(match.group(1)), None, count)
+            self.emit(event, "", self.user(match.group(1)), count)
             return
         if (match := _LOCK_USER.match(text)) is not None:
-            self.emit("user_modified", "", self.user(match.group(1)), None, count)
+            self.emit("user_modified", "", self.user(match.group(1)), count)
             return
         if (match := _GROUP_MEMBER.match(text) or _GPASSWD.match(text)) is not None:
-            self.emit("group_changed", "", self.user(match.group(1)), None, count)
+            self.emit("group_changed", "", self.user(match.group(1)), count)
             return
         if _GROUP_NEW.match(text) or _GROUP_REMOVED.match(text) or _GROUP_CHANGED.match(text):
-            self.emit("group_changed", "", OTHER_USER, None, count)
+            self.emit("group_changed", "", OTHER_USER, count)
+
+
+class _SshdBatch:
+    """sshd's frequent events of a block, collected from SSHD_MESSAGE's groups (the same inside SYSLOG_LINE) and
+    counted with Counter (in C): only their distinct values reach Python code. A brute-force attack is millions of
+    these lines."""
+
+    def __init__(self) -> None:
+        self.failed: list[tuple[bytes | None, ...]] = []  # (method, "invalid user " or None, user)
+        self.accepted: list[tuple[bytes | None, ...]] = []  # (method, user)
+        self.invalid = 0
+        self.sources: list[bytes] = []
+
+    def take(self, match: re.Match[bytes], count: int) -> None:
+        branch = match.lastindex
+        if branch == 4:
+            self.failed += [match.group(1, 2, 3)] * count
+            self.sources += [match.group(4)] * count
+        elif branch == 9:
+            self.invalid += count
+            self.sources += [match.group(9)] * count
+        elif branch == 7:
+            self.accepted += [match.group(5, 6)] * count
+
+    def count(self, parser: Parser) -> None:
+        events = parser.counts.events
+        for (method, invalid_user, user), n in Counter(self.failed).items():
+            key = ("ssh_failed", ssh_method(method or b""), OTHER_USER if invalid_user else parser.user(user or b""))
+            events[key] = events.get(key, 0) + n
+        for (method, user), n in Counter(self.accepted).items():
+            key = ("ssh_accepted", ssh_method(method or b""), parser.user(user or b""))
+            events[key] = events.get(key, 0) + n
+        if self.invalid:
+            key = ("ssh_invalid_user", "none", OTHER_USER)
+            events[key] = events.get(key, 0) + self.invalid
+        if self.sources:
+            now = parser.counts.clock()
+            for address, n in Counter(self.sources).items():
+                parser.counts.top.add(address, n, now)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from provsec.exporters.counts import Counts
-from provsec.exporters.events import Parser
+from provsec.exporters.events import PROGRAMS, Parser
 
 CHUNK = 1 << 20
 MAX_LINE = 64 * 1024
@@ -251,7 +251,7 @@ class FileSource:
                 done += step
                 if newline >= 0:
                     tail.skipping = False
-                    self._count_line(rejected="overlong")
+                    self.counts.reject(self.key, "overlong")
                 continue
             end = data.rfind(b"\n") + 1
             if end == 0:
@@ -273,7 +273,7 @@ class FileSource:
                 tail.head, tail.head_len = _digest(head), len(head)
         if final and tail.skipping:
             tail.skipping = False
-            self._count_line(rejected="overlong")
+            self.counts.reject(self.key, "overlong")
         return done
 
     def _block(self, block: bytes) -> None:
@@ -286,9 +286,6 @@ class FileSource:
         self.counts.add(self.counts.lines, self.key, lines)
         self.parser.block(block)
 
-    def _count_line(self, *, rejected: str) -> None:
-        self.counts.add(self.counts.lines, self.key)
-        self.counts.add(self.counts.rejected, (self.key, rejected))
 
     def _skip_to_end(self, tail: Tail) -> None:
         size = os.fstat(tail.fd).st_size
@@ -384,9 +381,6 @@ class FileSource:
         return None
 
 
-JOURNAL_PROGRAMS = ("sshd", "sshd-session", "sshd-auth", "sudo", "su", "useradd", "userdel", "usermod", "groupadd",
-                    "groupdel", "groupmod", "gpasswd", "passwd", "chpasswd", "newusers", "fail2ban.actions",
-                    "fail2ban-server")
 
 
 class JournalSource:
@@ -444,7 +438,7 @@ class JournalSource:
 
     @staticmethod
     def _matches() -> list[str]:
-        return [f"SYSLOG_IDENTIFIER={name}" for name in JOURNAL_PROGRAMS]
+        return [f"SYSLOG_IDENTIFIER={name}" for name in PROGRAMS]
 
     def command(self) -> list[str]:
         # --lines=all always: with --follow, journalctl (systemd 252) otherwise shows only the last 10 entries
@@ -506,24 +500,20 @@ class JournalSource:
             try:
                 entry = json.loads(line)
             except ValueError:
-                self._count_line(rejected="malformed")
+                self.counts.reject(self.key, "malformed")
                 continue
             if not isinstance(entry, dict):
-                self._count_line(rejected="malformed")
+                self.counts.reject(self.key, "malformed")
                 continue
             tag, message = _field(entry.get("SYSLOG_IDENTIFIER")), _field(entry.get("MESSAGE"))
-            self.counts.add(self.counts.lines, self.key)
             if len(message) > MAX_LINE:
-                self.counts.add(self.counts.rejected, (self.key, "overlong"))
+                self.counts.reject(self.key, "overlong")
             else:
+                self.counts.add(self.counts.lines, self.key)
                 self.parser.message(tag, message)
             cursor = entry.get("__CURSOR")
             if isinstance(cursor, str):
                 self.cursor = cursor
-
-    def _count_line(self, *, rejected: str) -> None:
-        self.counts.add(self.counts.lines, self.key)
-        self.counts.add(self.counts.rejected, (self.key, rejected))
 
     def close(self) -> None:
         if self.proc is not None:

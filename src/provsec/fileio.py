@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,18 @@ from provsec.errors import InputError
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """The temp file's name is unique (two threads of one process may write the same file) and created with
+    O_EXCL; its mode is set before the data is written, so a secret is never readable by others, not even
+    for a moment."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
+        os.fchmod(fd, mode)  # exactly mode: O_CREAT's mode passes through the umask
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        tmp.chmod(mode)  # O_CREAT's mode passes through the umask
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -28,7 +28,6 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from provsec.errors import InputError
+from provsec.fileio import write_json_atomic
 from provsec.notify import http
 from provsec.notify.retry import PermanentError, TemporaryError
 
@@ -89,34 +89,14 @@ class TokenStore:
         return ZaloTokens(access, data["refresh_token"], expires_at)
 
     def save(self, tokens: ZaloTokens, now: datetime | None = None) -> None:
-        """Temp file in the same directory (0600, O_EXCL), fsync, rename over the old file, fsync the directory:
-        after a crash the file holds either the old pair or the new one, never a mix or nothing."""
-        data = {
+        """Written atomically, 0600 from the first byte (provsec.fileio): after a crash the file holds either
+        the old pair or the new one, never a mix or nothing."""
+        write_json_atomic(self.path, {
             "access_token": tokens.access_token,
             "refresh_token": tokens.refresh_token,
             "expires_at": tokens.expires_at.isoformat() if tokens.expires_at else None,
             "updated_at": (now or datetime.now(UTC)).isoformat(),
-        }
-        directory = self.path.parent
-        tmp = directory / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            tmp.replace(self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        }, 0o600)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

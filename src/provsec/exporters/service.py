@@ -164,6 +164,10 @@ class ExporterCollector(Collector):
 
     def __init__(self, exporter: Exporter) -> None:
         self.exporter = exporter
+        # every series exists from the start (at 0): increase() sees the first event
+        self.zero = {(event, method, user): 0 for event in EVENTS
+                     for method in (METHODS if event in SSH_EVENTS else ("",))
+                     for user in [*exporter.admins, OTHER_USER]}
 
     def collect(self) -> Iterator[Metric]:
         ex = self.exporter
@@ -178,11 +182,7 @@ class ExporterCollector(Collector):
         family = CounterMetricFamily("provsec_auth_events", "Security events read from the auth logs (event: closed "
                                      "set; method: SSH authentication method; user: known admin account or other).",
                                      labels=["event", "method", "user"])
-        for event in EVENTS:  # every series exists from the start: increase() sees the first event
-            for method in (METHODS if event in SSH_EVENTS else ("",)):
-                for user in [*ex.admins, OTHER_USER]:
-                    events.setdefault((event, method, user), 0)
-        for (event, method, user), value in sorted(events.items()):
+        for (event, method, user), value in sorted((self.zero | events).items()):
             family.add_metric([event, method, user], value)
         yield family
         sources = GaugeMetricFamily("provsec_auth_top_sources", "Failed SSH events (" + ", ".join(

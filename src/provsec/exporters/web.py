@@ -40,7 +40,6 @@ from provsec.fileio import read_yaml
 CLIENT_AUTH = {"NoClientCert": ssl.CERT_NONE, "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
                "RequireAndVerifyClientCert": ssl.CERT_REQUIRED}
 TLS_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
-_DUMMY_HASH = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=10))
 
 
 @dataclass
@@ -136,7 +135,8 @@ class Authenticator:
             if any(hmac.compare_digest(token, known) for known in self.good):
                 return True
         hashed = self.users.get(user)
-        ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else _DUMMY_HASH) and hashed is not None
+        # an unknown user costs a bcrypt check too (against a known user's hash, never accepted): no timing hint
+        ok = bcrypt.checkpw(password.encode(), hashed or next(iter(self.users.values()))) and hashed is not None
         if ok:
             with self.lock:
                 if len(self.good) >= 64:

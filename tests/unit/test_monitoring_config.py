@@ -397,3 +397,17 @@ def test_cli_refuses_basic_auth_without_tls_and_bad_wan_edge(tmp_path: Path) -> 
         _cli(*base, "--wan-edge", "agency1")
     with pytest.raises(InputError, match="unknown gateway 'nope'"):
         _cli(*base, "--wan-edge", "agency1=nope")
+
+
+@pytest.mark.parametrize(("interval", "timeout"), [("5s", "5s"), ("10s", "10s"), ("1m", "10s"), ("30s", "10s")])
+def test_cli_scrape_timeout_is_10s_or_the_interval_when_shorter(tmp_path: Path, interval: str, timeout: str) -> None:
+    """Prometheus refuses a timeout longer than the interval: the lab scrapes every 5 s."""
+    out = tmp_path / "out"
+    assert _cli("monitoring", "render", "--inventory", str(lab_inventory_dir(tmp_path)), "--out", str(out),
+                "--catalogue", str(CATALOGUE), "--scrape-interval", interval) == 0
+    prom = yaml.safe_load((out / "prometheus.yml").read_text())
+    assert (prom["global"]["scrape_interval"], prom["global"]["scrape_timeout"]) == (interval, timeout)
+    tool = _tool("promtool", "prometheus")
+    checked = subprocess.run([tool, "check", "config", "--syntax-only", str(out / "prometheus.yml")],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

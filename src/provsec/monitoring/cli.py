@@ -25,10 +25,12 @@ from provsec.monitoring.prometheus import (
     PROVSEC_PORT,
     ExporterAuth,
     PrometheusSettings,
+    parse_duration,
 )
 from provsec.reports.workhours import WorkCalendar, load_calendar
 
 DEFAULT_CATALOGUE = "playbooks/controls"
+DEFAULT_SCRAPE_TIMEOUT_S = 10  # Prometheus's own default scrape_timeout
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,6 +56,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rend.add_argument("--rule-files", action="append", metavar="GLOB",
                       help=f"deployed rule files, repeatable (default: {DEFAULT_RULE_FILES[0]})")
     rend.add_argument("--scrape-interval", default="30s", metavar="DURATION", help="default: 30s")
+    rend.add_argument("--scrape-timeout", metavar="DURATION",
+                      help="default: 10s, or the scrape interval when that is shorter")
     rend.add_argument("--evaluation-interval", default="30s", metavar="DURATION", help="default: 30s")
     rend.add_argument("--node-port", type=int, default=NODE_PORT, metavar="PORT")
     rend.add_argument("--provsec-port", type=int, default=PROVSEC_PORT, metavar="PORT")
@@ -106,6 +110,11 @@ def _exporter_auth(args: argparse.Namespace) -> ExporterAuth | None:
     )
 
 
+def _default_timeout(interval: str) -> str:
+    """Prometheus's default timeout (10s), never longer than the interval (which it refuses)."""
+    return interval if parse_duration(interval, "--scrape-interval") < DEFAULT_SCRAPE_TIMEOUT_S else "10s"
+
+
 def render_command(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory)  # InventoryError: main prints it, exit 2
     catalogue = load_catalogue(args.catalogue)
@@ -113,6 +122,7 @@ def render_command(args: argparse.Namespace) -> int:
     this_year = datetime.now(UTC).astimezone(calendar.tz).year
     prometheus = PrometheusSettings(
         scrape_interval=args.scrape_interval,
+        scrape_timeout=args.scrape_timeout or _default_timeout(args.scrape_interval),
         evaluation_interval=args.evaluation_interval,
         rule_files=tuple(args.rule_files or DEFAULT_RULE_FILES),
         node_port=args.node_port,

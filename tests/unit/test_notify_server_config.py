@@ -48,7 +48,7 @@ def parse(data: dict[str, Any], tmp_path: Path) -> NotifyConfig:
 def test_defaults(base: dict[str, Any], tmp_path: Path) -> None:
     config = parse(base, tmp_path)
     assert config.listen == ("127.0.0.1", 9848)
-    assert config.db == Path("/var/lib/provsec/incidents.sqlite")
+    assert config.db == Path("/var/lib/provsec/notify/incidents.sqlite")
     assert config.ack_secret == b"k" * 32 and "kkkk" not in repr(config)
     assert config.ack_expiry == timedelta(hours=24)
     assert [lv.after for lv in config.rota] == [timedelta(0), timedelta(minutes=30), timedelta(minutes=90)]
@@ -60,7 +60,7 @@ def test_defaults(base: dict[str, Any], tmp_path: Path) -> None:
     assert config.max_body_bytes == 1 << 20 and not config.auth.required
     assert config.heartbeat.alertname == "ProvsecMonitoringWatchdog"
     assert config.heartbeat.timeout == timedelta(minutes=10)
-    assert config.heartbeat.state_file == Path("/var/lib/provsec/notify-heartbeat.json")
+    assert config.heartbeat.state_file == Path("/var/lib/provsec/notify/notify-heartbeat.json")
 
 
 def _set(value: Any, *path: str | int) -> Callable[[dict[str, Any]], None]:

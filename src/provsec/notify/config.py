@@ -8,7 +8,7 @@ relative to the directory of the configuration file.
 
 ```yaml
 listen: 127.0.0.1:9848                  # Alertmanager and the reverse proxy for ack links reach it here
-db: /var/lib/provsec/incidents.sqlite   # the incident register (provsec incident … reads the same file)
+db: /var/lib/provsec/notify/incidents.sqlite   # the incident register (provsec incident … reads the same file)
 working_hours_file: /etc/provsec/working-hours.yml   # optional; default: the state's hours + VN holidays
 public_base_url: https://canhbao.stttt.phuyen.gov.vn # ack links: <base>/ack/<incident>/<expiry>/<signature>
 ack:
@@ -28,7 +28,7 @@ channels:
     success_field: CodeResult
     success_values: ["100"]
   zalo: {app_id: "1234567890", secret_key_file: /etc/provsec/secrets/zalo.key,
-         token_file: /var/lib/provsec/zalo-token.json}
+         token_file: /var/lib/provsec/notify/zalo-token.json}
 retry: {max_attempts: 4, base_delay: 1, max_delay: 30, max_total: 90}
 severities:                             # these are the defaults
   critical: {channels: [email, sms, zalo], working_hours_only: false, clock: wall}
@@ -46,7 +46,7 @@ rota:                                   # level 1 at once; next levels after N m
 heartbeat:
   alertname: ProvsecMonitoringWatchdog  # never an incident; its absence is
   timeout_minutes: 10
-  state_file: /var/lib/provsec/notify-heartbeat.json  # default: next to db
+  state_file: /var/lib/provsec/notify/notify-heartbeat.json  # default: next to db
 escalation:
   check_interval_seconds: 30
 ```

@@ -39,7 +39,7 @@ from provsec.errors import InputError, ProvsecError
 from provsec.notify.payload import AlertGroup, parse_webhook
 from provsec.reports.workhours import SLA_HOURS, WorkCalendar
 
-DEFAULT_DB = "/var/lib/provsec/incidents.sqlite"
+DEFAULT_DB = "/var/lib/provsec/notify/incidents.sqlite"  # role notify: the state directory of provsec-notify
 BUSY_TIMEOUT_S = 30.0
 SCHEMA_VERSION = 1
 ALERTMANAGER = "alertmanager"

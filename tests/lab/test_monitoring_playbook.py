@@ -1,26 +1,42 @@
-"""The security-event exporter on a real host (issue 5 §1, §6): playbooks/monitoring.yml on web1 (Debian 12), then
-real events — SSH password guesses for unknown users and for root from another lab host (OpenSSH's client on
-agency1, through the WAN edge gw1), key logins, sudo, an account added and deleted — counted by the service from
-the real journal, compared with what the test did; the counts survive a restart; the service is confined and
-not on the network.
+"""Monitoring on real hosts (issue 5 §2, §6): playbooks/monitoring.yml on every lab host (Debian 12) — node_exporter
+and the security-event exporter everywhere over TLS with basic auth, Prometheus, Alertmanager and provsec notify on
+mon1 — then real events: SSH password guesses for unknown users and for root from another lab host (OpenSSH's
+client on agency1, through the WAN edge gw1), key logins, sudo, an account added and deleted, counted by the
+exporter from the real journal and compared with what the test did; the counts survive a restart; a burst of
+guesses makes Prometheus on mon1 fire the brute-force alert, Alertmanager route it to provsec notify, which opens
+one incident and mails the on-call person through a real SMTP server started by this test on the control node's
+lab address (STARTTLS, login); acknowledging the incident is recorded.
 
-One module fixture resets web1, agency1 and gw1 (nothing filters the path), runs the playbook twice on web1 (the
-second run changes nothing) and lets web1's sshd take passwords (the lab's base image allows keys only). Run with
-PROVSEC_LAB_KEEP=1 on a shared lab; every play is limited to web1."""
+One module fixture resets every host, runs the playbook twice (the second run changes nothing) and lets web1's sshd
+take passwords (the lab's base image allows keys only). Working hours are set to the whole day here, so that the
+warning is delivered whenever the test runs (the routing by working hours is tested on a real Alertmanager in
+tests/unit/test_monitoring_config_alertmanager.py)."""
 
 from __future__ import annotations
 
+import json
+import re
+import ssl
+import tempfile
 import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import paramiko
 import pytest
-import yaml
 from labfixture import LabHandle
+from localnet import Inbox, Pki, make_pki, smtp_server
 from prometheus_client.parser import text_string_to_metric_families
 
+from provsec.inventory.load import load_inventory
+from provsec.lab.topology import CONTROL_ADDR
+
 HOST = "web1"
+MONITOR = "mon1"
 ATTACKER = "agency1"  # in the agency network: its SSH attempts reach web1 through the WAN edge gw1
 # One SSH password guess from the attacker: OpenSSH's client takes the password from SSH_ASKPASS (forced), so
 # no terminal and no extra tool are needed on the host.
@@ -28,49 +44,119 @@ GUESS = ("printf '#!/bin/sh\\necho not-the-password\\n' > /tmp/askpass && chmod 
          "SSH_ASKPASS=/tmp/askpass SSH_ASKPASS_REQUIRE=force setsid -w ssh -n -o StrictHostKeyChecking=no "
          "-o UserKnownHostsFile=/dev/null -o PreferredAuthentications=password -o NumberOfPasswordPrompts=1 "
          "-o ConnectTimeout=10 {user}@{address} true; true")
-SCRAPE = ("python3 -c 'import urllib.request as u; "
-          "print(u.urlopen(\"http://127.0.0.1:9847/metrics\", timeout=10).read().decode())'")
+# What the playbook generated on the control node (playbooks/group_vars/all/monitoring.yml, role pki); the lab's
+# province code is "lab".
+SECRETS = Path("/var/lib/provsec/secrets/lab")
+CA_FILE = Path("/var/lib/provsec/pki/lab/ca.crt")
+ON_CALL = "an@stttt.test"
+SMTP_LOGIN, SMTP_PASSWORD = b"canhbao", b"mat-khau-lab"
+INCIDENTS = "sudo -n -u provsec-notify /opt/provsec/bin/provsec incident"
+
+
+def extra_vars(pki: Pki, smtp_port: int) -> dict[str, object]:
+    """The inventory settings a site would give: scrape and evaluate fast, the whole day as working hours, mail
+    to the on-call person through this test's SMTP server (its CA given to notify)."""
+    return {
+        "monitoring_server_scrape_interval": "5s",
+        "monitoring_server_evaluation_interval": "5s",
+        "provsec_working_hours": {"timezone": "Asia/Ho_Chi_Minh",
+                                  "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                                  "periods": ["00:00-23:59"], "holidays_country": None},
+        "notify_settings": {
+            "channels": {"email": {"host": CONTROL_ADDR, "port": smtp_port, "sender": "canhbao@stttt.test",
+                                   "username": SMTP_LOGIN.decode(),
+                                   "password_file": "{{ notify_credentials }}/smtp.pass",
+                                   "ca_file": "/etc/provsec/notify/smtp-ca.pem"}},
+            "severities": {"critical": {"channels": ["email"], "working_hours_only": False, "clock": "wall"},
+                           "warning": {"channels": ["email"], "working_hours_only": True, "clock": "working"}},
+            "rota": [{"name": "Trực ban", "people": [{"id": "an", "name": "Nguyễn Văn An", "email": ON_CALL}]}],
+        },
+        "notify_secrets": {"smtp.pass": SMTP_PASSWORD.decode()},
+        "notify_files": {"smtp-ca.pem": pki.ca_file.read_text()},
+    }
+
+
+def scrape_password() -> str:
+    """The password the playbook generated (Ansible's password lookup ends the file with a newline)."""
+    return (SECRETS / "scrape-password").read_text().strip()
+
+
+def scrape(url: str, password: str | None) -> tuple[int, str]:
+    """GET url from the control node, the provincial CA checked, with the scrape password if given."""
+    request = urllib.request.Request(url)  # noqa: S310 - https to a lab host
+    if password is not None:
+        request.add_header("Authorization", "Basic " + b64encode(f"prometheus:{password}".encode()).decode())
+    context = ssl.create_default_context(cafile=str(CA_FILE))
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as answer:  # noqa: S310
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
 
 
 @dataclass
 class Monitored:
     lab: LabHandle
-    address: str
+    addresses: dict[str, str]
     admin: str
     second_run: dict[str, dict[str, int]]
+    inbox: Inbox
+
+    @property
+    def address(self) -> str:
+        return self.addresses[HOST]
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        res = self.lab.ssh(HOST, SCRAPE)
-        assert res.returncode == 0, res.stderr
+        status, text = scrape(f"https://{self.address}:9847/metrics", scrape_password())
+        assert status == 200, status
         return {(s.name, tuple(sorted(s.labels.items()))): s.value
-                for family in text_string_to_metric_families(res.stdout) for s in family.samples}
+                for family in text_string_to_metric_families(text) for s in family.samples}
 
     def event(self, metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float], event: str, method: str,
               user: str) -> float:
         return metrics.get(("provsec_auth_events_total", (("event", event), ("method", method), ("user", user))),
                            -1.0)
 
+    def prometheus(self, path: str) -> dict[str, object]:
+        """GET path of mon1's Prometheus API (it listens on mon1's loopback only)."""
+        res = self.lab.ssh(MONITOR, "python3 -c 'import sys, urllib.request as u; "
+                           f"print(u.urlopen(\"http://127.0.0.1:9090{path}\", timeout=10).read().decode())'")
+        assert res.returncode == 0, res.stderr
+        answer: dict[str, object] = json.loads(res.stdout)
+        return answer
+
+    def incidents(self) -> list[dict[str, object]]:
+        res = self.lab.ssh(MONITOR, f"{INCIDENTS} list --json")
+        assert res.returncode == 0, res.stdout + res.stderr
+        rows: list[dict[str, object]] = json.loads(res.stdout)
+        return rows
+
 
 @pytest.fixture(scope="module")
 def monitored(lab: LabHandle) -> Iterator[Monitored]:
     started = time.monotonic()
-    for host in (HOST, ATTACKER, "gw1"):  # the path agency1 → gw1 → web1 unhardened: nothing filters it
+    for host in lab.hosts:  # every host gets the exporters; the path agency1 → gw1 → web1 unhardened
         lab.reset_waiting(host)
-    lab.play_ok("monitoring.yml", [HOST])
-    second = lab.play_ok("monitoring.yml", [HOST])
-    inventory = yaml.safe_load((lab.inventory_dir / "hosts.yml").read_text())
-    host_vars = inventory["all"]["hosts"][HOST] if HOST in inventory["all"].get("hosts", {}) else None
-    if host_vars is None:  # hosts listed under groups
-        host_vars = next(group["hosts"][HOST] for group in inventory["all"]["children"].values()
-                         if HOST in (group.get("hosts") or {}))
-    admin = lab.root(HOST, "echo $SUDO_USER").stdout.strip()
-    # web1 as a server that still takes passwords (not hardened yet): what password guessing aims at. The lab's
-    # base image allows keys only, and sshd then logs no "Failed password" at all.
-    res = lab.root(HOST, "printf 'PasswordAuthentication yes\\n' > /etc/ssh/sshd_config.d/00-lab-passwords.conf "
-                         "&& systemctl reload ssh && sshd -T | grep -x 'passwordauthentication yes'")
-    assert res.returncode == 0, res.stdout + res.stderr
-    print(f"\nlab: monitoring fixture (reset, 2 runs of monitoring.yml) {(time.monotonic() - started) / 60:.1f} min")
-    yield Monitored(lab, host_vars["ansible_host"], admin, second)
+    with tempfile.TemporaryDirectory(prefix="provsec-monitoring-") as tmp:
+        pki = make_pki(Path(tmp) / "pki", (CONTROL_ADDR,))
+        inbox = Inbox(SMTP_LOGIN, SMTP_PASSWORD)
+        with smtp_server(pki, inbox, CONTROL_ADDR) as smtp_port:
+            settings = Path(tmp) / "vars.json"
+            settings.write_text(json.dumps(extra_vars(pki, smtp_port), ensure_ascii=False))
+            settings.chmod(0o600)
+            lab.play_ok("monitoring.yml", lab.hosts, "-e", f"@{settings}")
+            second = lab.play_ok("monitoring.yml", lab.hosts, "-e", f"@{settings}")
+            addresses = {h.name: str(h.ansible_host) for h in load_inventory(lab.inventory_dir).hosts}
+            admin = lab.root(HOST, "echo $SUDO_USER").stdout.strip()
+            # web1 as a server that still takes passwords (not hardened yet): what password guessing aims at. The
+            # lab's base image allows keys only, and sshd then logs no "Failed password" at all.
+            res = lab.root(HOST, "printf 'PasswordAuthentication yes\\n' > "
+                                 "/etc/ssh/sshd_config.d/00-lab-passwords.conf && systemctl reload ssh && "
+                                 "sshd -T | grep -x 'passwordauthentication yes'")
+            assert res.returncode == 0, res.stdout + res.stderr
+            print(f"\nlab: monitoring fixture (reset, 2 runs of monitoring.yml on {len(lab.hosts)} hosts) "
+                  f"{(time.monotonic() - started) / 60:.1f} min")
+            yield Monitored(lab, addresses, admin, second, inbox)
 
 
 def guess_password(address: str, user: str) -> None:
@@ -96,14 +182,44 @@ def wait_for(monitored: Monitored, check: dict[tuple[str, str, str], float], tim
 
 
 def test_second_run_changes_nothing(monitored: Monitored) -> None:
-    assert monitored.second_run[HOST]["changed"] == 0, monitored.second_run
+    assert all(counts["changed"] == 0 for counts in monitored.second_run.values()), monitored.second_run
 
 
-def test_service_is_confined_and_local(monitored: Monitored) -> None:
+def test_exporters_answer_only_over_tls_with_the_password(monitored: Monitored) -> None:
+    """From the control node (an admin address, not mon1), every host's two exporters: TLS with the provincial
+    CA's certificate for the host's address, 401 without the password, 401 with a wrong one, 200 with it."""
+    password = scrape_password()
+    for host, address in sorted(monitored.addresses.items()):
+        for port, series in ((9100, "node_uname_info"), (9847, "provsec_auth_events_total")):
+            url = f"https://{address}:{port}/metrics"
+            assert scrape(url, None)[0] == 401, url
+            assert scrape(url, "not-" + password)[0] == 401, url
+            status, text = scrape(url, password)
+            assert status == 200 and series in text, (host, url, status)
+        with pytest.raises(urllib.error.URLError):  # plain HTTP is not served
+            urllib.request.urlopen(f"http://{address}:9100/metrics", timeout=10)
+
+
+def test_monitoring_host_serves_on_loopback_and_scrapes_every_host(monitored: Monitored) -> None:
     lab = monitored.lab
-    lines = lab.root(HOST, "ss -Hltn 'sport = :9847'").stdout.splitlines()
-    listen = [line.split()[3] for line in lines]  # State Recv-Q Send-Q Local Peer
-    assert listen == ["127.0.0.1:9847"], lines
+    lines = lab.root(MONITOR, "ss -Hltn").stdout.splitlines()
+    listening = {line.split()[3] for line in lines}
+    for port in (9090, 9093, 9848):  # Prometheus, Alertmanager, provsec notify
+        assert {a for a in listening if a.endswith(f":{port}")} == {f"127.0.0.1:{port}"}, listening
+    assert not [a for a in listening if a.endswith(":9094")], "Alertmanager's cluster port is off"
+    deadline = time.monotonic() + 60
+    while True:
+        targets = monitored.prometheus("/api/v1/targets?state=active")["data"]["activeTargets"]  # type: ignore[index]
+        health = {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in targets}
+        expected = {(job, host) for job in ("node", "provsec") for host in monitored.addresses}
+        if (expected <= set(health) and all(health[k] == "up" for k in expected)) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert expected <= set(health), sorted(set(health))
+    assert {k: v for k, v in health.items() if k in expected and v != "up"} == {}, targets
+    rules = monitored.prometheus("/api/v1/rules")["data"]["groups"]  # type: ignore[index]
+    names = {r["name"] for g in rules for r in g["rules"]}
+    assert {"ProvsecSecuritySshBruteForce", "ProvsecHostDown", "ProvsecMonitoringWatchdog"} <= names
     show = lab.root(HOST, "systemctl show provsec-exporter -p ActiveState -p DynamicUser -p MainPID "
                           "-p ProtectSystem -p CapabilityBoundingSet").stdout
     props = dict(line.split("=", 1) for line in show.splitlines() if "=" in line)
@@ -153,3 +269,33 @@ def test_counts_survive_a_restart(monitored: Monitored) -> None:
     guess_password(monitored.address, "root")  # while it starts: read from the saved cursor
     time.sleep(2)
     wait_for(monitored, {key: before + 1})
+
+
+def test_password_guessing_burst_mails_the_on_call_and_opens_one_incident(monitored: Monitored) -> None:
+    """25 guesses from agency1 in a few seconds: ProvsecSecuritySshBruteForce (more than 20 in 5 minutes) fires on
+    mon1's Prometheus, Alertmanager sends it to provsec notify, which opens one incident and mails the on-call
+    person through this test's SMTP server; `provsec incident ack` records the answer."""
+    burst = "for i in $(seq 25); do " + GUESS.format(user="burst$i", address=monitored.address) + "; done"
+    res = monitored.lab.ssh(ATTACKER, burst, timeout=600)
+    assert res.returncode == 0, res.stderr
+    deadline = time.monotonic() + 300
+    while not monitored.inbox.to(ON_CALL) or not [
+            m for m in monitored.inbox.to(ON_CALL) if "ProvsecSecuritySshBruteForce" in str(m["Subject"]) + str(
+                m.get_content())]:
+        assert time.monotonic() < deadline, (
+            "no brute-force mail in 5 minutes; notify's log:\n"
+            + monitored.lab.root(MONITOR, "journalctl -u provsec-notify --no-pager | tail -30").stdout)
+        time.sleep(2)
+    mail = next(m for m in monitored.inbox.to(ON_CALL)
+                if "ProvsecSecuritySshBruteForce" in str(m["Subject"]) + str(m.get_content()))
+    body = str(mail.get_content())
+    assert HOST in body and "198.18.1.10" in body, body  # the host, and agency1 as the top source
+    assert all(tls for _, _, tls in monitored.inbox.mails), "every mail went over STARTTLS"
+    incidents = [i for i in monitored.incidents() if "ProvsecSecuritySshBruteForce" in json.dumps(i)]
+    assert len(incidents) == 1 and incidents[0]["state"] == "open", incidents
+    ident = incidents[0]["id"]
+    assert re.search(rf"/ack/{ident}/", body), "the mail carries the incident's ack link"
+    res = monitored.lab.ssh(MONITOR, f"{INCIDENTS} ack {ident} --by an")
+    assert res.returncode == 0, res.stdout + res.stderr
+    acked = [i for i in monitored.incidents() if i["id"] == ident]
+    assert acked[0]["state"] == "acknowledged" and acked[0]["acknowledged_by"] == "an", acked

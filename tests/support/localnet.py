@@ -43,8 +43,8 @@ class Pki:
         return context
 
 
-def make_pki(root: Path) -> Pki:
-    """A throwaway CA and a server certificate for 127.0.0.1 and localhost, signed by it, valid for a day."""
+def make_pki(root: Path, addresses: tuple[str, ...] = ("127.0.0.1",)) -> Pki:
+    """A throwaway CA and a server certificate for addresses and localhost, signed by it, valid for a day."""
     now = dt.datetime.now(dt.UTC)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Sở TTTT test CA")])
@@ -63,7 +63,7 @@ def make_pki(root: Path) -> Pki:
         x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.test")]))
         .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(before).not_valid_after(after)
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1")),
+        .add_extension(x509.SubjectAlternativeName([*(x509.IPAddress(IPv4Address(a)) for a in addresses),
                                                     x509.DNSName("localhost")]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -113,10 +113,10 @@ class Inbox:
 
 
 @contextmanager
-def smtp_server(pki: Pki, inbox: Inbox) -> Iterator[int]:
-    """An SMTP server on 127.0.0.1 requiring STARTTLS (pki's certificate) and a login; yields its port."""
+def smtp_server(pki: Pki, inbox: Inbox, host: str = "127.0.0.1") -> Iterator[int]:
+    """An SMTP server on host requiring STARTTLS (pki's certificate) and a login; yields its port."""
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=pki.server_context(),
+    controller = Controller(inbox, hostname=host, port=port, tls_context=pki.server_context(),
                             require_starttls=True, authenticator=inbox.authenticate, auth_require_tls=True)
     controller.start()
     try:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from provsec.errors import InputError
 from provsec.reports.month import Month, Traced
 from provsec.reports.sources import BackupRun, Drill
 
@@ -38,6 +39,16 @@ class Targets:
     def for_job(self, host: str, job: str) -> tuple[float, float]:
         rpo, rto = self.per_job.get(f"{host}/{job}") or self.per_job.get(job) or (None, None)
         return (self.rpo_s if rpo is None else rpo, self.rto_s if rto is None else rto)
+
+
+def targets_from_hours(rpo_target_hours: object, rto_target_hours: object) -> Targets:
+    """The notebook's parameters (hours, > 0) as Targets; a bad one is an InputError naming the parameter."""
+    values = []
+    for name, value in (("rpo_target_hours", rpo_target_hours), ("rto_target_hours", rto_target_hours)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise InputError(f"parameter {name}: {value!r} is not a number of hours above 0")
+        values.append(float(value) * 3600)
+    return Targets(rpo_s=values[0], rto_s=values[1])
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,18 @@
 """`provsec report collect --month YYYY-MM --out DIR [sources]`: one month's report data into DIR/YYYY-MM/ with a
 manifest of hashes (collect.py). Exit 0: collected; 2: bad input or a source that cannot be read (nothing is
-left behind)."""
+left behind).
+
+`provsec report monthly --month YYYY-MM --data DIR/YYYY-MM --out DIR`: the notebooks run on that folder, HTML and
+the A4 PDF into OUT/YYYY-MM/ (monthly.py). Exit 0: made; 2: bad input; 3: a notebook cell failed or a tool or
+font is missing (nothing is left behind)."""
 
 from __future__ import annotations
 
 import argparse
+from datetime import date
 from pathlib import Path
 
+from provsec.errors import InputError
 from provsec.reports.collect import QUERIES, Sources, collect, host_file
 from provsec.reports.month import Month
 
@@ -35,6 +41,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     col.add_argument("--prometheus", metavar="URL", help="Prometheus base URL, e.g. http://127.0.0.1:9090")
     col.set_defaults(handler=collect_command)
 
+    mon = sub.add_parser(
+        "monthly", help="run the notebooks on a collected month: HTML (code hidden) and an A4 PDF",
+        description="Run notebooks/monthly_incidents, monthly_backups and compliance with papermill on the folder "
+        "that `provsec report collect` made, then write OUT/YYYY-MM/: the executed notebooks (audit trail), one "
+        "HTML page each, and bao-cao-YYYY-MM.html/.pdf, the report as an administrative document (Nghị định "
+        "30/2020: A4, Liberation Serif). Built in a temp folder and renamed at the end: a failed cell leaves "
+        "nothing and exits 3 naming the notebook and the cause.")
+    mon.add_argument("--month", required=True, metavar="YYYY-MM", help="the report month")
+    mon.add_argument("--data", required=True, metavar="DIR/YYYY-MM", help="the collected month folder")
+    mon.add_argument("--out", required=True, metavar="DIR", help="where OUT/YYYY-MM/ is made")
+    mon.add_argument("--agency", default="all", help='unit code or name; "all": the whole province (default)')
+    mon.add_argument("--lang", default="vi", choices=("vi", "en"), help="language of the figures (default vi)")
+    mon.add_argument("--document", metavar="FILE",
+                     help="YAML: issuing body, place, number, recipients, signer (document.DocumentConfig; "
+                     "defaults: Phú Yên's Department of Information and Communications)")
+    mon.add_argument("--date", metavar="YYYY-MM-DD", help="the document's date (default: today)")
+    mon.add_argument("--working-hours", default="", metavar="FILE", help="working-hours calendar (YAML)")
+    mon.add_argument("--notebooks", metavar="DIR", help="where the notebooks are (default: this checkout's)")
+    mon.set_defaults(handler=monthly_command)
+
 
 def collect_command(args: argparse.Namespace) -> int:
     month = Month.parse(args.month)
@@ -46,4 +72,24 @@ def collect_command(args: argparse.Namespace) -> int:
         prometheus=args.prometheus)
     folder = collect(month, Path(args.out), sources)
     print(folder)
+    return 0
+
+
+def monthly_command(args: argparse.Namespace) -> int:
+    from provsec.reports.document import DocumentConfig
+    from provsec.reports.monthly import NOTEBOOKS, monthly
+
+    month = Month.parse(args.month)
+    issued = None
+    if args.date:
+        try:
+            issued = date.fromisoformat(args.date)
+        except ValueError:
+            raise InputError(f"--date {args.date!r}: not a date YYYY-MM-DD") from None
+    notebooks = [Path(args.notebooks) / name for name in NOTEBOOKS] if args.notebooks else None
+    report = monthly(month, Path(args.data), Path(args.out), agency=args.agency, language=args.lang,
+                     document=DocumentConfig.load(args.document), issued=issued,
+                     working_hours=args.working_hours, notebooks=notebooks)
+    print(report.pdf)
+    print(report.html)
     return 0

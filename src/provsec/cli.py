@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     from provsec.monitoring import cli as monitoring_cli
     from provsec.notify import cli as notify_cli
     from provsec.notify import incident_cli
+    from provsec.reports import cli as report_cli
+    from provsec.scan import cli as scan_cli
 
     parser = argparse.ArgumentParser(
         prog="provsec",
@@ -38,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     incident_cli.register(sub)
     monitoring_cli.register(sub)
     notify_cli.register(sub)
+    report_cli.register(sub)
+    scan_cli.register(sub)
     return parser
 
 

@@ -1,0 +1,172 @@
+"""provsec.reports.backups and .compliance on fixture records, every expected value worked out by hand.
+
+Backups: October 2026 in Asia/Ho_Chi_Minh, i.e. [2026-09-30T17:00Z, 2026-10-31T17:00Z)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provsec.errors import InputError
+from provsec.reports.backups import JobFigures, Targets, backup_figures
+from provsec.reports.compliance import Change, compliance_figures
+from provsec.reports.month import Month
+from provsec.reports.sources import ControlResult, load_backup_status, load_drills, parse_audit_host
+
+OCTOBER = Month.parse("2026-10")
+AS_OF = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+H = 3600.0
+
+
+def row(job: str, state: str, finished: str | None, last_success: str | None, snapshot: str | None = None
+        ) -> dict[str, Any]:
+    """One row as `provsec backup status --json` prints it (backup/state.py status())."""
+    return {"job": job, "kind": "database", "state": state, "reason": "never run" if finished is None else state,
+            "snapshot": snapshot, "finished_at": finished, "started_at": finished, "duration_s": None,
+            "bytes_added": None, "last_success_at": last_success, "snapshots": 3}
+
+
+def write(path: Path, doc: Any) -> Path:
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def figures(tmp_path: Path) -> dict[tuple[str, str], JobFigures]:
+    r0, r1 = "2026-09-29T19:00:00.000Z", "2026-09-30T19:00:00.000Z"  # local 30/9 02:00 (Sept), 1/10 02:00 (Oct)
+    r4, r5, r6 = "2026-10-03T19:00:00.000Z", "2026-10-31T16:30:00.000Z", "2026-10-31T19:00:00.000Z"
+    # status files saved after each run (one row per job; a file holds each job's LAST run only)
+    files = [
+        [row("pg", "ok", r0, r0, "snap0")],
+        [row("pg", "ok", r1, r1, "snap1"), row("mariadb", "failed", "2026-10-15T01:00:00.000Z", None)],
+        [row("pg", "failed", "2026-10-01T19:00:00.000Z", r1)],
+        [row("pg", "partial", "2026-10-02T19:00:00.000Z", r1, "snap3")],
+        [row("pg", "ok", r4, r4, "snap4")],
+        [row("pg", "ok", r4, r4, "snap4")],  # the same run saved twice: counts once
+        [row("pg", "ok", r5, r5, "snap5")],  # 31/10 23:30 local: still October
+        [row("pg", "ok", r6, r6, "snap6")],  # 1/11 02:00 local: November
+    ]
+    runs = [run for i, doc in enumerate(files)
+            for run in load_backup_status(write(tmp_path / f"s{i}.json", doc), "db1")]
+    runs += load_backup_status(write(tmp_path / "web1.json", [row("www", "failed", None, None)]), "web1")
+    drills = load_drills(write(tmp_path / "d1.json", [
+        {"job": "pg", "state": "ok", "reason": "ok", "snapshot": "snap4", "rto_s": 1200.0, "rpo_s": 50000.0,
+         "files_checked": 0, "tables_checked": 12, "finished_at": "2026-10-20T03:00:00.000Z"},
+        {"job": "pg", "state": "failed", "reason": "tables differ", "snapshot": "snap4", "rto_s": None,
+         "rpo_s": None, "files_checked": 0, "tables_checked": 12, "finished_at": "2026-10-21T03:00:00.000Z"},
+        {"job": "pg", "state": "ok", "reason": "ok", "snapshot": "snap0", "rto_s": 100.0, "rpo_s": 10.0,
+         "files_checked": 0, "tables_checked": 12, "finished_at": "2026-09-15T03:00:00.000Z"}]), "db1")
+    drills += load_drills(write(tmp_path / "d2.json", {
+        "job": "mariadb", "state": "ok", "reason": "ok", "snapshot": "m1", "rto_s": 60.0, "rpo_s": 5.0,
+        "files_checked": 0, "tables_checked": 3, "finished_at": "2026-10-22T03:00:00.000Z"}), "db1")
+    targets = Targets(per_job={"db1/pg": (None, 900.0)})  # pg: RTO target 15 min, RPO the default 24 h
+    return {(f.host, f.job): f for f in backup_figures(runs, drills, OCTOBER, AS_OF, targets)}
+
+
+def test_success_rate_counts_each_run_of_the_month_once(figures: dict[tuple[str, str], JobFigures]) -> None:
+    pg = figures[("db1", "pg")]
+    # October runs: r1 ok (1/10 02:00 local), failed, partial, r4 ok, r5 ok → 3 of 5 (r4 seen twice, once;
+    # r0 is September, r6 November)
+    assert (pg.runs.value, pg.successes.value) == (5, 3)
+    assert pg.success_rate.value == pytest.approx(0.6)
+    assert "backup:db1/pg@2026-10-31T16:30:00.000000+00:00" in pg.success_rate.sources
+    # last good before the month's end: r5, not r6
+    assert pg.last_good.value is not None and pg.last_good.value.snapshot == "snap5"
+
+
+def test_worst_rpo_of_the_month(figures: dict[tuple[str, str], JobFigures]) -> None:
+    pg = figures[("db1", "pg")]
+    # gaps: r0→r1 24 h; r1→r4 72 h; r4 (4/10 02:00) → r5 (31/10 23:30) = 27 d 21.5 h = 669.5 h;
+    # r5 → month end (1/11 00:00) 0.5 h. Worst 669.5 h, well over the 24 h target.
+    assert pg.worst_rpo_s.value == pytest.approx(669.5 * H)
+    assert pg.worst_rpo_s.sources == ("backup:db1/pg@2026-10-31T16:30:00.000000+00:00",
+                                      "backup:db1/pg@2026-10-03T19:00:00.000000+00:00")
+    assert (pg.rpo_target_s, pg.rpo_met) == (24 * H, False)
+
+
+def test_a_job_that_only_failed_and_one_that_never_ran(figures: dict[tuple[str, str], JobFigures]) -> None:
+    maria = figures[("db1", "mariadb")]
+    # one failed run, no success known: 0 %, and the whole month (31 days) without a backup
+    assert (maria.runs.value, maria.success_rate.value) == (1, 0.0)
+    assert maria.worst_rpo_s.value == pytest.approx(31 * 24 * H)
+    assert maria.rpo_met is False
+    www = figures[("web1", "www")]
+    # never ran: no rate (not 100 %), no backup at all, so the RPO is not met
+    assert (www.runs.value, www.success_rate.value, www.last_good.value, www.rpo_met) == (0, None, None, False)
+
+
+def test_drills_against_the_rto_target(figures: dict[tuple[str, str], JobFigures]) -> None:
+    pg = figures[("db1", "pg")]
+    # October drills only (the September one is left out): 1200 s > 900 s target: not met; failed: not met
+    assert [(d.drill.rto_s, d.rto_target_s, d.rto_met) for d in pg.drills] == [(1200.0, 900.0, False),
+                                                                                 (None, 900.0, False)]
+    # mariadb keeps the default target of 4 h: 60 s is met
+    assert [(d.rto_target_s, d.rto_met) for d in figures[("db1", "mariadb")].drills] == [(4 * H, True)]
+    assert pg.drills[0].drill.id == "drill:db1/pg@2026-10-20T03:00:00.000000+00:00"
+
+
+def test_bad_backup_files_name_the_file_and_field(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"bad\.json: \[0\]\.state: 'fine' is not one of ok, partial, failed"):
+        load_backup_status(write(tmp_path / "bad.json", [row("pg", "fine", None, None)]), "db1")
+    with pytest.raises(InputError, match=r"drill\.json\.finished_at: 'yesterday' is not an ISO 8601 time"):
+        load_drills(write(tmp_path / "drill.json", {"job": "pg", "state": "ok", "finished_at": "yesterday"}), "db1")
+    (tmp_path / "torn.json").write_text("[{", encoding="utf-8")
+    with pytest.raises(InputError, match=r"torn\.json: the backup status is not JSON"):
+        load_backup_status(tmp_path / "torn.json", "db1")
+
+
+# -- compliance ------------------------------------------------------------------------------------------------------
+def audit(host: str, statuses: dict[str, str]) -> list[ControlResult]:
+    """A host's file as `provsec audit evaluate` writes it (audit/evaluate.py evaluate_fleet)."""
+    results = []
+    for control, status in statuses.items():
+        reason = ("exception until 2026-12-31 approved by Giám đốc Sở: máy chủ cũ (fails: PermitRootLogin yes)"
+                  if status == "excepted" else "")
+        tcvn = {"TCVN 11930:2017": ["8.1.2"], "TCVN 14423": []} if control.startswith("PS-SSH") else \
+            {"TCVN 11930:2017": []}
+        results.append({"id": control, "concern": "x", "title": {"vi": f"Kiểm soát {control}", "en": control},
+                        "status": status, "expected": None, "actual": None, "evidence": "", "reason": reason,
+                        "cis": "", "tcvn": tcvn})
+    return parse_audit_host({"host": host, "evaluated_at": "2026-10-30T02:00:00Z", "results": results}, host)
+
+
+def test_compliance_per_host_control_tcvn_and_trend() -> None:
+    now = audit("web1", {"PS-SSH-02": "pass", "PS-SSH-03": "fail", "PS-SYS-01": "excepted",
+                         "PS-AUD-01": "not_applicable"}) + \
+        audit("db1", {"PS-SSH-02": "pass", "PS-SSH-03": "pass", "PS-SYS-01": "fail", "PS-AUD-01": "not_applicable"})
+    before = audit("web1", {"PS-SSH-02": "fail", "PS-SSH-03": "fail", "PS-SYS-01": "fail",
+                            "PS-AUD-01": "not_applicable"}) + \
+        audit("db1", {"PS-SSH-02": "pass", "PS-SSH-03": "pass", "PS-SYS-01": "fail"})
+    fig = compliance_figures(now, before)
+    # now: pass 3 (web1 SSH-02, db1 SSH-02, SSH-03), fail 2, excepted 1, not applicable 2 → 3 / (3 + 2 + 1)
+    assert {s: t.value for s, t in fig.totals.items()} == {"pass": 3, "fail": 2, "not_applicable": 2, "excepted": 1}
+    assert fig.pass_share.value == pytest.approx(0.5)
+    # before: pass 2 (db1 SSH-02, SSH-03), fail 4, not applicable 1 → 2 / 6
+    assert fig.previous_pass_share is not None and fig.previous_pass_share.value == pytest.approx(1 / 3)
+    assert {s: t.value for s, t in fig.by_host["web1"].items()} == {"pass": 1, "fail": 1, "not_applicable": 1,
+                                                                     "excepted": 1}
+    assert fig.by_control["PS-SYS-01"]["fail"].sources == ("audit:db1/PS-SYS-01",)
+    # the SSH controls carry clause 8.1.2 of TCVN 11930 and TCVN 14423 without a clause; the others the standard
+    assert fig.by_tcvn["TCVN 11930:2017 8.1.2"]["pass"].value == 3
+    assert fig.by_tcvn["TCVN 11930:2017"]["fail"].sources == ("audit:db1/PS-SYS-01",)
+    assert [(r.control, r.exception_expires) for r in fig.excepted] == [("PS-SYS-01", date(2026, 12, 31))]
+    assert fig.changes == [
+        Change("db1", "PS-AUD-01", None, "not_applicable", ("audit:db1/PS-AUD-01",)),
+        Change("web1", "PS-SSH-02", "fail", "pass", ("previous:audit:web1/PS-SSH-02", "audit:web1/PS-SSH-02")),
+        Change("web1", "PS-SYS-01", "fail", "excepted", ("previous:audit:web1/PS-SYS-01", "audit:web1/PS-SYS-01"))]
+
+
+def test_compliance_without_a_previous_month() -> None:
+    fig = compliance_figures(audit("web1", {"PS-AUD-01": "not_applicable"}))
+    # nothing required: no share rather than 0 % or 100 %; no trend
+    assert (fig.pass_share.value, fig.previous_totals, fig.changes) == (None, None, [])
+
+
+def test_a_bad_audit_result_names_the_field() -> None:
+    with pytest.raises(InputError, match=r"web1: results\[0\]\.status: 'ok' is not one of pass"):
+        parse_audit_host({"host": "web1", "evaluated_at": "2026-10-30T02:00:00Z",
+                          "results": [{"id": "PS-SSH-02", "status": "ok"}]}, "web1")

@@ -5,9 +5,7 @@ and MariaDB servers of this machine (started for these tests when they are stopp
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ if TYPE_CHECKING:
     from tests.unit.test_backup import _metrics, make_config, newest
 else:
     from test_backup import _metrics, make_config, newest  # noqa: F401 - newest: a fixture, used by name
+from dbservers import running_servers
 
 # ------------------------------------------------------------------------------------------- PostgreSQL dumps
 
@@ -357,47 +356,11 @@ ROWS = {"postgresql": 4 + 50 + 1 + 0 + 2 + 2, "mariadb": 4 + 50 + 1 + 0 + 1}
 T = {"postgresql": "public.t", "mariadb": "t"}
 EMPTY = {"postgresql": "public.empty", "mariadb": "empty"}
 TRAILER = {"postgresql": "-- PostgreSQL database dump complete", "mariadb": "-- Dump completed"}
-# How a stopped server of this machine is started for these tests, and stopped again after them (bootstrap
-# installs both packages; a machine without systemd has no service manager to start them at boot).
-START: dict[DatabaseKind, tuple[list[str], list[str]]] = {
-    "postgresql": (["sh", "-c", "pg_ctlcluster $(pg_lsclusters -h | awk 'NR==1{print $1}') main start"],
-                   ["sh", "-c", "pg_ctlcluster $(pg_lsclusters -h | awk 'NR==1{print $1}') main stop"]),
-    "mariadb": (["/etc/init.d/mariadb", "start"], ["/etc/init.d/mariadb", "stop"]),
-}
-
-
-def _answers(srv: Server, kind: DatabaseKind) -> bool:
-    try:
-        srv.exists("postgres" if kind == "postgresql" else "mysql")
-    except ProvsecError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def running() -> Iterator[dict[DatabaseKind, Server]]:
     """Both real servers of this machine, answering; the ones this fixture started are stopped at the end."""
-    if os.geteuid() != 0:
-        pytest.fail("the database tests run the real servers' clients as postgres/root: run as root", pytrace=False)
-    servers: dict[DatabaseKind, Server] = {}
-    started: list[DatabaseKind] = []
-    try:
-        for kind in ("postgresql", "mariadb"):
-            srv = Server(kind, default_client_command(kind), timeout=120)
-            if not _answers(srv, kind):
-                res = subprocess.run(START[kind][0], capture_output=True, text=True, timeout=120, check=False)
-                started.append(kind)
-                deadline = time.monotonic() + 60
-                while not _answers(srv, kind):
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"{kind} does not answer after `{' '.join(START[kind][0])}`: {res.stderr[-500:]}"
-                                    " (scripts/bootstrap installs the server)", pytrace=False)
-                    time.sleep(0.5)
-            servers[kind] = srv
+    with running_servers("postgresql", "mariadb") as servers:
         yield servers
-    finally:
-        for kind in started:
-            subprocess.run(START[kind][1], capture_output=True, timeout=120, check=False)
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])

@@ -1,5 +1,7 @@
 """provsec.notify.register and `provsec incident …`: one incident per Alertmanager group, events, response
-times in working hours, validation that stores nothing, and two writers at once.
+times in working hours, validation that stores nothing, and two writers at once — each on both backends: a SQLite
+file, and a throwaway database on this machine's REAL PostgreSQL (started for these tests when it is stopped, reached
+over TCP with a password as the notify service would reach a database server; one schema per register).
 
 Expected response times are worked out by hand from the default calendar (Mon–Fri 07:30–11:30, 13:30–17:00,
 Asia/Ho_Chi_Minh); 9/3/2026 is a Monday, 6/3/2026 a Friday."""
@@ -8,20 +10,29 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import multiprocessing
+import os
+import secrets
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
+from dbservers import running_servers
 
+from provsec.cli import main
 from provsec.errors import InputError
 from provsec.notify import incident_cli as cli
+from provsec.notify.config import parse_config
 from provsec.notify.payload import parse_rfc3339
 from provsec.notify.register import Incident, Register, RegisterError, response, summary_vi
 from provsec.reports.workhours import WorkCalendar, parse_calendar
@@ -52,9 +63,124 @@ def payload(*instances: str, status: str = "firing", group: str = GROUP) -> dict
             "alerts": alerts}
 
 
+# -- where the registers live ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    """A register's place: a SQLite file or a PostgreSQL DSN (picklable, for writer processes)."""
+
+    path: str | None = None
+    dsn: str | None = None
+
+    def open(self, *, create: bool = True, busy_timeout: float = 30.0) -> Register:
+        return Register(self.path, dsn=self.dsn, create=create, busy_timeout=busy_timeout)
+
+
+@dataclass
+class PgDatabase:
+    """A throwaway database and its owner role (with a password) on this machine's PostgreSQL."""
+
+    name: str
+    password: str
+    port: int
+    schemas: Iterator[int] = field(default_factory=itertools.count)
+
+    def dsn(self, schema: str | None = None, *, dbname: str | None = None, password: str | None = None) -> str:
+        options = f" options='-c search_path={schema}'" if schema else ""
+        return (f"host=127.0.0.1 port={self.port} dbname={dbname or self.name} user={self.name} "
+                f"password={password or self.password}{options}")
+
+    def new_schema(self) -> str:
+        schema = f"register_{next(self.schemas)}"
+        with psycopg.connect(self.dsn(), autocommit=True) as db:
+            db.execute(f"CREATE SCHEMA {schema}")
+        return schema
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgDatabase]:
+    """The database lives as long as this module's tests; it and its role are dropped afterwards."""
+    with running_servers("postgresql") as servers:
+        srv = servers["postgresql"]
+        name, password = f"provsec_test_register_{os.getpid()}", secrets.token_hex(16)
+        port = int(srv._sql(None, "SHOW port;", about="port", timeout=60)[0])
+        drop = f"DROP DATABASE IF EXISTS {name} WITH (FORCE);\nDROP ROLE IF EXISTS {name};\n"
+        srv._sql(None, drop + f"CREATE ROLE {name} LOGIN PASSWORD '{password}';\n"
+                 f"CREATE DATABASE {name} OWNER {name} TEMPLATE template0;\n", about=name, timeout=60)
+        try:
+            yield PgDatabase(name, password, port)
+        finally:
+            srv._sql(None, drop, about=name, timeout=60)
+
+
+@dataclass
+class Store:
+    """Where one test's registers live: files in its tmp_path, or schemas of the throwaway PostgreSQL database."""
+
+    kind: str
+    tmp: Path
+    pg: PgDatabase | None
+    targets: dict[str, Target] = field(default_factory=dict)
+
+    def target(self, name: str = "incidents") -> Target:
+        if name not in self.targets:
+            self.targets[name] = (Target(path=str(self.tmp / f"{name}.sqlite")) if self.pg is None
+                                  else Target(dsn=self.pg.dsn(self.pg.new_schema())))
+        return self.targets[name]
+
+    def register(self, name: str = "incidents", **kwargs: Any) -> Register:
+        return self.target(name).open(**kwargs)
+
+    def rows(self, sql: str, name: str = "incidents") -> list[tuple[Any, ...]]:
+        """A query straight to the database, not through the register."""
+        target = self.target(name)
+        if target.path is not None:
+            with closing(sqlite3.connect(target.path)) as db:
+                return db.execute(sql).fetchall()
+        assert target.dsn is not None
+        with psycopg.connect(target.dsn) as pdb:
+            return pdb.execute(sql).fetchall()
+
+    @contextmanager
+    def write_lock_held(self, name: str = "incidents") -> Iterator[None]:
+        """Another writer in the middle of its transaction."""
+        target = self.target(name)
+        if target.path is not None:
+            holder = sqlite3.connect(target.path, isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            return
+        assert target.dsn is not None
+        with psycopg.connect(target.dsn, autocommit=True) as pdb:
+            pdb.execute("BEGIN")
+            pdb.execute("LOCK TABLE incidents IN SHARE ROW EXCLUSIVE MODE")
+            try:
+                yield
+            finally:
+                pdb.execute("ROLLBACK")
+
+    def cli_args(self, name: str = "incidents") -> list[str]:
+        target = self.target(name)
+        if target.path is not None:
+            return ["--db", target.path]
+        dsn_file = self.tmp / f"{name}.dsn"
+        dsn_file.write_text(f"{target.dsn}\n", encoding="utf-8")
+        dsn_file.chmod(0o600)
+        return ["--dsn-file", str(dsn_file)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    pgdb: PgDatabase | None = request.getfixturevalue("pg") if request.param == "postgresql" else None
+    return Store(request.param, tmp_path, pgdb)
+
+
 @pytest.fixture
-def reg(tmp_path: Path) -> Register:
-    return Register(tmp_path / "incidents.sqlite")
+def reg(store: Store) -> Register:
+    return store.register()
 
 
 @pytest.fixture(scope="module")
@@ -192,11 +318,10 @@ def test_list_filters(reg: Register) -> None:
         reg.list(since=datetime(2026, 3, 9))
 
 
-def test_timestamps_are_stored_as_utc_iso_8601(reg: Register) -> None:
+def test_timestamps_are_stored_as_utc_iso_8601(store: Store, reg: Register) -> None:
     incident = reg.record_webhook(payload("db1"), now=vn(2026, 3, 9, 8, 0))
     reg.acknowledge(incident.id, "an", now=datetime(2026, 3, 9, 10, 15, tzinfo=ZoneInfo("Asia/Tokyo")))
-    with sqlite3.connect(reg.path) as db:
-        opened, acked, started = db.execute("SELECT opened_at, acknowledged_at, started_at FROM incidents").fetchone()
+    [(opened, acked, started)] = store.rows("SELECT opened_at, acknowledged_at, started_at FROM incidents")
     # 08:00 at +07:00 and 10:15 at +09:00
     assert opened == "2026-03-09T01:00:00.000000+00:00"
     assert acked == "2026-03-09T01:15:00.000000+00:00"
@@ -244,7 +369,7 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
 
 
 @pytest.mark.parametrize(("field", "mutate"), MALFORMED, ids=[f for f, _ in MALFORMED])
-def test_malformed_payload_names_the_field_and_stores_nothing(reg: Register, field: str,
+def test_malformed_payload_names_the_field_and_stores_nothing(store: Store, reg: Register, field: str,
                                                               mutate: Callable[[dict[str, Any]], None]) -> None:
     before = reg.record_webhook(payload("db1", group="other"), now=vn(2026, 3, 9, 8))
     body = copy.deepcopy(payload("db1", "web1"))
@@ -253,9 +378,8 @@ def test_malformed_payload_names_the_field_and_stores_nothing(reg: Register, fie
         reg.record_webhook(body, now=vn(2026, 3, 9, 9))
     assert f"webhook payload: {field}" in str(info.value)
     assert reg.list() == [before]
-    with sqlite3.connect(reg.path) as db:
-        assert db.execute("SELECT COUNT(*) FROM incident_events").fetchone() == (1,)
-        assert db.execute("SELECT COUNT(*) FROM incident_alerts").fetchone() == (1,)
+    assert store.rows("SELECT COUNT(*) FROM incident_events") == [(1,)]
+    assert store.rows("SELECT COUNT(*) FROM incident_alerts") == [(1,)]
 
 
 def test_not_json_stores_nothing(reg: Register) -> None:
@@ -264,16 +388,16 @@ def test_not_json_stores_nothing(reg: Register) -> None:
     assert reg.list() == []
 
 
-def test_a_failure_half_way_rolls_everything_back(reg: Register, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_half_way_rolls_everything_back(store: Store, reg: Register,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*_: Any) -> None:
         raise RuntimeError("disk gone")
 
     monkeypatch.setattr(Register, "_upsert_alerts", staticmethod(boom))  # after the incident and event INSERTs
     with pytest.raises(RuntimeError):
         reg.record_webhook(payload("db1"), now=vn(2026, 3, 9, 9))
-    with sqlite3.connect(reg.path) as db:
-        counts = [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608
-                  for t in ("incidents", "incident_events", "incident_alerts")]
+    counts = [store.rows(f"SELECT COUNT(*) FROM {t}")[0][0]  # noqa: S608
+              for t in ("incidents", "incident_events", "incident_alerts")]
     assert counts == [0, 0, 0]
 
 
@@ -336,13 +460,11 @@ def test_unanswered_incidents(reg: Register, cal: WorkCalendar) -> None:
     assert response(open_one, cal, now=vn(2026, 3, 9, 11, 1)).to_respond_s is None
 
 
-def test_auto_resolved_without_an_answer(tmp_path: Path, cal: WorkCalendar) -> None:
-    quick = _incident(Register(tmp_path / "a.sqlite"), vn(2026, 3, 9, 9), resolved=vn(2026, 3, 9, 9, 10),
-                      by="alertmanager")
+def test_auto_resolved_without_an_answer(store: Store, cal: WorkCalendar) -> None:
+    quick = _incident(store.register("a"), vn(2026, 3, 9, 9), resolved=vn(2026, 3, 9, 9, 10), by="alertmanager")
     assert response(quick, cal).sla == "not_needed"
     assert response(quick, cal).met is None
-    slow = _incident(Register(tmp_path / "b.sqlite"), vn(2026, 3, 9, 9), resolved=vn(2026, 3, 9, 15),
-                     by="alertmanager")
+    slow = _incident(store.register("b"), vn(2026, 3, 9, 9), resolved=vn(2026, 3, 9, 15), by="alertmanager")
     assert response(slow, cal).sla == "missed"
 
 
@@ -381,25 +503,91 @@ def test_missing_register_and_foreign_files(tmp_path: Path) -> None:
         Register(garbage)
 
 
-def test_a_lock_held_too_long_is_a_clear_error(reg: Register) -> None:
-    holder = sqlite3.connect(reg.path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        impatient = Register(reg.path, busy_timeout=0.2)
-        with pytest.raises(RegisterError, match="locked"):
+def test_postgresql_empty_foreign_and_unreachable_databases(pg: PgDatabase) -> None:
+    empty = pg.dsn(pg.new_schema())
+    with pytest.raises(InputError, match="no incident register here"):
+        Register(dsn=empty, create=False)
+    foreign = pg.new_schema()
+    with psycopg.connect(pg.dsn(foreign), autocommit=True) as db:
+        db.execute("CREATE TABLE t (x integer)")
+    for create in (False, True):  # never adds its tables to somebody else's schema
+        with pytest.raises(InputError, match="not an incident register"):
+            Register(dsn=pg.dsn(foreign), create=create)
+    with psycopg.connect(pg.dsn(foreign)) as db:
+        assert db.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (foreign,)).fetchall() == [("t",)]
+
+    where = f"postgresql://{pg.name}@127.0.0.1:{pg.port}"
+    with pytest.raises(RegisterError) as missing:
+        Register(dsn=pg.dsn(dbname="provsec_no_such_db"))
+    message = str(missing.value)
+    assert message.startswith(f"{where}/provsec_no_such_db: cannot connect to the incident register: ")
+    assert '"provsec_no_such_db" does not exist' in message
+    assert "\n" not in message and pg.password not in message
+    with pytest.raises(RegisterError) as refused:
+        Register(dsn=pg.dsn(password="wrong-" + pg.password))
+    assert str(refused.value).startswith(f"{where}/{pg.name}: cannot connect")
+    assert "password authentication failed" in str(refused.value)
+    assert pg.password not in str(refused.value)
+    with pytest.raises(InputError, match=r"^dsn: not a PostgreSQL connection string"):
+        Register(dsn=f"host=127.0.0.1 password={pg.password} dbname")
+    with pytest.raises(InputError, match="not both"):
+        Register("x.sqlite", dsn=pg.dsn())
+
+
+def test_cli_dsn_file(pg: PgDatabase, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dsn_file = tmp_path / "register.dsn"
+    dsn_file.write_text(pg.dsn(pg.new_schema()) + "\n", encoding="utf-8")
+    dsn_file.chmod(0o600)
+    with pytest.raises(InputError, match="no incident register here"):  # the notify service has not created it
+        _run("list", "--dsn-file", str(dsn_file))
+    with pytest.raises(InputError, match="--db and --dsn-file: give one"):
+        _run("list", "--dsn-file", str(dsn_file), "--db", str(tmp_path / "x.sqlite"))
+    dsn_file.chmod(0o644)
+    with pytest.raises(InputError, match=rf"^--dsn-file {dsn_file}: secret file {dsn_file} is readable by others"):
+        _run("list", "--dsn-file", str(dsn_file))
+    bad = tmp_path / "bad.dsn"
+    bad.write_text(f"password={pg.password} host", encoding="utf-8")
+    bad.chmod(0o600)
+    with pytest.raises(InputError, match=rf"^--dsn-file {bad}: not a PostgreSQL connection string"):
+        _run("list", "--dsn-file", str(bad))
+    gone = tmp_path / "gone.dsn"
+    gone.write_text(pg.dsn(dbname="provsec_no_such_db"), encoding="utf-8")
+    gone.chmod(0o600)
+    assert main(["incident", "--dsn-file", str(gone), "list"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith(f"provsec: error: postgresql://{pg.name}@127.0.0.1:{pg.port}/provsec_no_such_db: ")
+    assert err.count("\n") == 1 and pg.password not in err
+
+
+def test_notify_configuration_opens_the_postgresql_register(pg: PgDatabase, tmp_path: Path) -> None:
+    for name, text in (("ack.key", "k" * 32), ("register.dsn", pg.dsn(pg.new_schema()))):
+        (tmp_path / name).write_text(text + "\n", encoding="utf-8")
+        (tmp_path / name).chmod(0o600)
+    config = parse_config({"public_base_url": "https://canhbao.example", "ack": {"secret_file": "ack.key"},
+                           "db_dsn_file": "register.dsn",
+                           "channels": {"email": {"host": "mail.example", "sender": "canhbao@example.vn"}},
+                           "rota": [{"people": [{"id": "an", "email": "an@example.vn"}]}]}, "notify.yml", tmp_path)
+    opened = config.open_register().record_webhook(payload("db1"), now=vn(2026, 3, 9, 9))
+    again = Register(dsn=(tmp_path / "register.dsn").read_text(encoding="utf-8").strip(), create=False)
+    assert again.kind == "postgresql"
+    assert again.list() == [opened]
+
+
+def test_a_lock_held_too_long_is_a_clear_error(store: Store, reg: Register) -> None:
+    impatient = store.register(busy_timeout=0.2)
+    with store.write_lock_held():
+        with pytest.raises(RegisterError, match=r"locked by another writer \(waited up to 0\.2 s\)"):
             impatient.record_webhook(payload("db1"), now=vn(2026, 3, 9, 9))
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+        assert reg.list() == []  # readers do not wait for a writer
     assert reg.list() == []
 
 
 GROUPS = [f"group-{n}" for n in range(5)]
 
 
-def _writer(path: str, worker: int, start: Any, rounds: int) -> None:
+def _writer(target: Target, worker: int, start: Any, rounds: int) -> None:
     start.wait()
-    reg = Register(path)
+    reg = target.open()
     for n in range(rounds):
         group = GROUPS[(n + worker) % len(GROUPS)]
         incident = reg.record_webhook(payload(f"h{worker}-{n}", group=group))
@@ -409,41 +597,72 @@ def _writer(path: str, worker: int, start: Any, rounds: int) -> None:
             reg.add_note(incident.id, f"worker{worker}", f"note {n}")
 
 
-def _check_consistent(reg: Register, writers: int, rounds: int) -> None:
+def _check_consistent(store: Store, writers: int, rounds: int) -> None:
+    reg = store.register()
     incidents = reg.list()
     assert sorted(i.group_key for i in incidents) == sorted(GROUPS)  # one per group, none duplicated
     assert sum(i.notifications for i in incidents) == writers * rounds
     notes = sum(1 for i in incidents for e in reg.events(i.id) if e.kind == "note")
     assert notes == writers * len(range(0, rounds, 11))
-    with sqlite3.connect(reg.path) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        assert db.execute("SELECT COUNT(*) FROM incident_alerts").fetchone() == (writers * rounds,)
+    assert store.rows("SELECT COUNT(*) FROM incident_alerts") == [(writers * rounds,)]
+    if store.kind == "sqlite":
+        assert store.rows("PRAGMA integrity_check") == [("ok",)]
 
 
-def test_two_processes_writing_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "incidents.sqlite"
-    Register(path)
+def test_two_processes_writing_at_once(store: Store) -> None:
+    store.register()
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
     rounds = 60
-    procs = [ctx.Process(target=_writer, args=(str(path), w, start, rounds)) for w in range(2)]
+    procs = [ctx.Process(target=_writer, args=(store.target(), w, start, rounds)) for w in range(2)]
     for p in procs:
         p.start()
     start.set()
     for p in procs:
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0]
-    _check_consistent(Register(path), 2, rounds)
+    _check_consistent(store, 2, rounds)
 
 
-def test_threads_writing_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "incidents.sqlite"
+def _racer(target: Target, worker: int, start: Any, groups: list[str]) -> None:
+    reg = target.open()
+    start.wait()
+    for group in groups:
+        reg.record_webhook(payload(f"racer{worker}", group=group))
+
+
+def test_writers_racing_on_a_groups_first_payload_open_one_incident(store: Store) -> None:
+    """Each group's first payload arrives from three processes at once: whoever comes second must see the first
+    one's incident (SQLite: BEGIN IMMEDIATE; PostgreSQL: the table lock) instead of opening another or failing on the
+    unique index."""
+    reg = store.register()
+    groups = [f"race-{n}" for n in range(40)]
+    writers = 3
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    procs = [ctx.Process(target=_racer, args=(store.target(), w, start, groups)) for w in range(writers)]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * writers
+    incidents = reg.list()
+    assert sorted(i.group_key for i in incidents) == sorted(groups)
+    assert {i.notifications for i in incidents} == {writers}
+    assert {i.alert_count for i in incidents} == {1}  # each notification carries its writer's one alert
+    assert store.rows("SELECT COUNT(*) FROM incident_events WHERE kind = 'opened'") == [(len(groups),)]
+    assert store.rows("SELECT COUNT(*) FROM incident_alerts") == [(len(groups) * writers,)]
+
+
+def test_threads_writing_at_once(store: Store) -> None:
+    store.register()
     start = threading.Event()
     errors: list[BaseException] = []
 
     def run(worker: int) -> None:
         try:
-            _writer(str(path), worker, start, 40)
+            _writer(store.target(), worker, start, 40)
         except BaseException as exc:  # pragma: no cover  (reported below)
             errors.append(exc)
 
@@ -454,7 +673,7 @@ def test_threads_writing_at_once(tmp_path: Path) -> None:
     for t in threads:
         t.join(60)
     assert errors == []
-    _check_consistent(Register(path), 4, 40)
+    _check_consistent(store, 4, 40)
 
 
 # -- CLI ------------------------------------------------------------------------------------------------------------
@@ -467,28 +686,28 @@ def _run(*argv: str) -> int:
 
 
 @pytest.fixture
-def filled(tmp_path: Path) -> Path:
-    path = tmp_path / "incidents.sqlite"
-    reg = Register(path)
+def filled(store: Store) -> list[str]:
+    """A register with two incidents; the CLI options that name it (--db FILE or --dsn-file FILE)."""
+    reg = store.register()
     reg.record_webhook(payload("db1"), now=vn(2026, 3, 9, 12))  # lunch: counts from Tuesday 07:30
     reg.record_webhook(payload("web1", group="web"), now=vn(2026, 3, 10, 9))
-    return path
+    return store.cli_args()
 
 
-def test_cli_list(filled: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run("list", "--db", str(filled), "--json") == 0
+def test_cli_list(filled: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("list", *filled, "--json") == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rows] == [2, 1]
     assert rows[1]["response"]["effective_start"] == "2026-03-10T00:30:00.000000+00:00"  # Tue 07:30 +07:00
-    assert _run("--db", str(filled), "list", "--state", "open", "--since", "2026-03-10") == 0
+    assert _run(*filled, "list", "--state", "open", "--since", "2026-03-10") == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1
     assert out[0].split()[:2] == ["2", "open"]
     assert "Máy chủ không phản hồi" in out[0]
 
 
-def test_cli_ack_resolve_note_show(filled: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db = ["--db", str(filled)]
+def test_cli_ack_resolve_note_show(filled: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    db = filled
     assert _run("ack", "1", "--by", "an", *db) == 0
     assert "acknowledged by an" in capsys.readouterr().out
     assert _run("ack", "1", "--by", "binh", *db) == 0
@@ -507,25 +726,25 @@ def test_cli_ack_resolve_note_show(filled: Path, capsys: pytest.CaptureFixture[s
     assert "Diễn biến:" in capsys.readouterr().out
 
 
-def test_cli_working_hours_file(filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_working_hours_file(filled: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     hours = tmp_path / "hours.yml"
     hours.write_text("after_hours: next_period\n", encoding="utf-8")
-    assert _run("show", "1", "--json", "--db", str(filled), "--hours", str(hours)) == 0
+    assert _run("show", "1", "--json", *filled, "--hours", str(hours)) == 0
     # received Monday 12:00; the lunch break is a pause: from 13:30 (06:30 UTC)
     assert json.loads(capsys.readouterr().out)["response"]["effective_start"] == "2026-03-09T06:30:00.000000+00:00"
 
 
-def test_cli_bad_input(filled: Path, tmp_path: Path) -> None:
+def test_cli_bad_input(filled: list[str], tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no incident register"):
         _run("list", "--db", str(tmp_path / "typo.sqlite"))
     with pytest.raises(InputError, match="no incident 42"):
-        _run("ack", "42", "--by", "an", "--db", str(filled))
+        _run("ack", "42", "--by", "an", *filled)
     with pytest.raises(InputError, match="--since"):
-        _run("list", "--db", str(filled), "--since", "2026-03-10T08:00")
+        _run("list", *filled, "--since", "2026-03-10T08:00")
     with pytest.raises(InputError, match="--since"):
-        _run("list", "--db", str(filled), "--since", "last week")
+        _run("list", *filled, "--since", "last week")
     with pytest.raises(SystemExit):
-        _run("resolve", "1", "--db", str(filled))  # --note is required
+        _run("resolve", "1", *filled)  # --note is required
 
 
 def test_writer_time_is_now_by_default(reg: Register) -> None:

@@ -116,6 +116,17 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("notify.yml: heartbeat.timeout_minutes: expected a number", _set({"timeout_minutes": "10m"}, "heartbeat")),
     ("notify.yml: escalation.check_interval_seconds: expected a number from 0.01 to 300",
      _set({"check_interval_seconds": 3600}, "escalation")),
+    ("notify.yml: db_dsn: give one of db (SQLite), db_dsn, db_dsn_file (PostgreSQL), not db and db_dsn",
+     lambda d: d.update(db="/tmp/x.sqlite", db_dsn="host=db1 dbname=provsec")),
+    ("notify.yml: db_dsn_file: give one of db (SQLite), db_dsn, db_dsn_file (PostgreSQL), not db_dsn and db_dsn_file",
+     lambda d: d.update(db_dsn="host=db1 dbname=provsec", db_dsn_file="pg.dsn")),
+    ("notify.yml: db_dsn: holds a password: this file is no place for secrets",
+     _set("host=db1 dbname=provsec user=notify password=Hunter2-secret", "db_dsn")),
+    ("notify.yml: db_dsn: holds a password", _set("postgresql://notify:Hunter2-secret@db1/provsec", "db_dsn")),
+    ("notify.yml: db_dsn: not a PostgreSQL connection string", _set("host=db1 dbname", "db_dsn")),
+    ("notify.yml: db_dsn_file: secret file", _set("missing.dsn", "db_dsn_file")),
+    ("is readable by others (mode 0644): chmod 600", _set("open.key", "db_dsn_file")),
+    ("notify.yml: db_dsn_file: not a PostgreSQL connection string", _set("ack.key", "db_dsn_file")),
 ]
 
 
@@ -127,6 +138,19 @@ def test_bad_configuration_names_the_key(base: dict[str, Any], tmp_path: Path, m
     with pytest.raises(InputError) as info:
         parse(data, tmp_path)
     assert message in str(info.value)
+    assert "Hunter2" not in str(info.value)
+
+
+def test_postgresql_register_dsn(base: dict[str, Any], tmp_path: Path) -> None:
+    inline = parse({**base, "db_dsn": "host=db1 dbname=provsec user=notify sslmode=verify-full"}, tmp_path)
+    assert inline.db_dsn == "host=db1 dbname=provsec user=notify sslmode=verify-full"
+    dsn = "postgresql://notify:Hunter2-secret@db1.example:5433/provsec"
+    (tmp_path / "pg.dsn").write_text(dsn + "\n")
+    (tmp_path / "pg.dsn").chmod(0o600)
+    from_file = parse({**base, "db_dsn_file": "pg.dsn"}, tmp_path)
+    assert from_file.db_dsn == dsn
+    assert "Hunter2" not in repr(from_file)
+    assert parse(base, tmp_path).db_dsn is None
 
 
 def test_load_config_file_errors(tmp_path: Path) -> None:

@@ -2,13 +2,17 @@
 file and the key (`/etc/provsec/notify.yml: rota[1].people[0].email: …`).
 
 Secrets are never in this file: the ack-link secret, the webhook's bearer token or basic-auth password, the SMTP
-password, the SMS gateway's secret headers and the Zalo app secret are each read from their own file, which must be
-readable by its owner only (mode 0600 or stricter, as DESIGN.md asks of root-only files). Relative paths are
+password, the SMS gateway's secret headers, the Zalo app secret and a PostgreSQL password are each read from their own
+file (`db_dsn` with a password is refused: use `db_dsn_file`, or libpq's passfile), which must be readable by its
+owner only (mode 0600 or stricter, as DESIGN.md asks of root-only files). Relative paths are
 relative to the directory of the configuration file.
 
 ```yaml
 listen: 127.0.0.1:9848                  # Alertmanager and the reverse proxy for ack links reach it here
 db: /var/lib/provsec/notify/incidents.sqlite   # the incident register (provsec incident … reads the same file)
+# or the register in PostgreSQL (the same schema; one of db, db_dsn, db_dsn_file):
+# db_dsn: host=db1.stttt.phuyen.gov.vn dbname=provsec user=provsec_notify sslmode=verify-full  # no password here
+# db_dsn_file: /etc/provsec/secrets/notify-db.dsn  # the whole DSN, password included, mode 0600
 working_hours_file: /etc/provsec/working-hours.yml   # optional; default: the state's hours + VN holidays
 public_base_url: https://canhbao.stttt.phuyen.gov.vn # ack links: <base>/ack/<incident>/<expiry>/<signature>
 ack:
@@ -65,7 +69,7 @@ from typing import Any, Literal
 from provsec.errors import InputError
 from provsec.fileio import read_yaml
 from provsec.notify.channels import EmailConfig, SmsGatewayConfig, ZaloConfig, check_phone
-from provsec.notify.register import DEFAULT_DB
+from provsec.notify.register import DEFAULT_DB, Register, dsn_params
 from provsec.notify.retry import RetryPolicy
 from provsec.reports.workhours import WorkCalendar, load_calendar
 
@@ -77,8 +81,8 @@ MAX_BODY_BYTES = 1 << 20
 MIN_SECRET_BYTES = 16
 Clock = Literal["wall", "working"]
 
-TOP_KEYS = {"listen", "db", "working_hours_file", "public_base_url", "ack", "webhook", "channels", "retry",
-            "severities", "rota", "heartbeat", "escalation"}
+TOP_KEYS = {"listen", "db", "db_dsn", "db_dsn_file", "working_hours_file", "public_base_url", "ack", "webhook",
+            "channels", "retry", "severities", "rota", "heartbeat", "escalation"}
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
@@ -152,6 +156,11 @@ class NotifyConfig:
     heartbeat: HeartbeatConfig
     check_interval: float
     source: str = "notify config"
+    db_dsn: str | None = field(default=None, repr=False)  # PostgreSQL instead of the file db; may hold a password
+
+    def open_register(self) -> Register:
+        """The incident register this configuration names (created when it does not exist yet)."""
+        return Register(dsn=self.db_dsn) if self.db_dsn is not None else Register(self.db)
 
     def policy(self, severity: str) -> SeverityPolicy:
         """The policy of `severity`; an unknown severity is treated as warning (the milder one)."""
@@ -267,6 +276,24 @@ def _listen(text: str, where: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise InputError(f"{where}: {text!r}: expected ADDRESS:PORT, e.g. {DEFAULT_LISTEN}")
     return host, int(port)
+
+
+def _dsn(r: _Reader) -> str | None:
+    """The PostgreSQL register's DSN from db_dsn (no password in it) or db_dsn_file (0600), if either is given."""
+    given = [key for key in ("db", "db_dsn", "db_dsn_file") if r.has(key)]
+    if len(given) > 1:
+        raise r.error(given[1], f"give one of db (SQLite), db_dsn, db_dsn_file (PostgreSQL), not {' and '.join(given)}")
+    if r.has("db_dsn"):
+        dsn = r.required_text("db_dsn")
+        if "password" in dsn_params(dsn, f"{r.source}: db_dsn"):
+            raise r.error("db_dsn", "holds a password: this file is no place for secrets; put the whole DSN in a file "
+                          "of mode 0600 named by db_dsn_file, or use libpq's passfile")
+        return dsn
+    if r.has("db_dsn_file"):
+        dsn = r.secret("db_dsn_file") or ""
+        dsn_params(dsn, f"{r.source}: {r.name('db_dsn_file')}")
+        return dsn
+    return None
 
 
 def _email(r: _Reader) -> EmailConfig | None:
@@ -427,6 +454,7 @@ def parse_config(data: Any, source: str = "notify config", base: Path | None = N
     listen = _listen(r.text("listen", DEFAULT_LISTEN) or DEFAULT_LISTEN, f"{source}: listen")
     db = r.path("db", Path(DEFAULT_DB))
     assert db is not None  # noqa: S101  (a default is given)
+    dsn = _dsn(r)
     hours = r.path("working_hours_file")
     calendar = load_calendar(hours) if hours is not None else WorkCalendar()
     base_url = r.required_text("public_base_url").rstrip("/")
@@ -475,7 +503,7 @@ def parse_config(data: Any, source: str = "notify config", base: Path | None = N
                         auth=WebhookAuth(token, username, password), max_body_bytes=max_body, email=email, sms=sms,
                         zalo=zalo, retry=retry, severities=severities, rota=_rota(r, configured),
                         heartbeat=heartbeat, check_interval=esc.number("check_interval_seconds", 30, 0.01, 300),
-                        source=source)
+                        source=source, db_dsn=dsn)
 
 
 def load_config(path: str | Path) -> NotifyConfig:

@@ -1,9 +1,12 @@
-"""`provsec incident list|show|ack|resolve|note [--db PATH]`: the incident register for on-call staff.
+"""`provsec incident list|show|ack|resolve|note [--db PATH | --dsn-file FILE]`: the incident register for on-call
+staff, in a SQLite file (--db) or in PostgreSQL (--dsn-file: a file of mode 0600 holding the libpq connection string,
+password included if it needs one: never on the command line).
 
 Response times are shown in working hours under the working-hours configuration (`--hours FILE`, YAML, see
 workhours.py; default /etc/provsec/working-hours.yml when it exists, else the state's hours and Vietnamese public
 holidays). Exit codes: 0 done; 2 bad input (no such incident, a resolved one acknowledged, a bad date, no register
-at --db); 3 the register's database cannot be used (locked, not a database)."""
+at --db, an unreadable --dsn-file); 3 the register's database cannot be used (locked, not a database, PostgreSQL
+unreachable)."""
 
 from __future__ import annotations
 
@@ -15,17 +18,21 @@ from datetime import datetime, time
 from pathlib import Path
 
 from provsec.errors import InputError
-from provsec.notify.register import DEFAULT_DB, STATE_VI, STATES, Register, response, summary_vi
+from provsec.notify.config import read_secret
+from provsec.notify.register import DEFAULT_DB, STATE_VI, STATES, Register, dsn_params, response, summary_vi
 from provsec.reports.workhours import WorkCalendar, load_calendar
 
 DEFAULT_HOURS = "/etc/provsec/working-hours.yml"
 
 
 def _common(*, top: bool) -> argparse.ArgumentParser:
-    """--db and --hours, accepted before the sub-command (like `provsec backup --config`) and after it."""
+    """--db, --dsn-file and --hours, accepted before the sub-command (like `provsec backup --config`) and after it."""
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--db", metavar="PATH", default=DEFAULT_DB if top else argparse.SUPPRESS,
+    parent.add_argument("--db", metavar="PATH", default=None if top else argparse.SUPPRESS,
                         help=f"the incident register (SQLite; default {DEFAULT_DB})")
+    parent.add_argument("--dsn-file", metavar="FILE", default=None if top else argparse.SUPPRESS,
+                        help="the incident register in PostgreSQL: a file (mode 0600) holding its libpq connection "
+                        "string (host=… dbname=… user=… password=…, or a postgresql:// URI); instead of --db")
     parent.add_argument("--hours", metavar="FILE", default=None if top else argparse.SUPPRESS,
                         help=f"working-hours configuration (YAML; default {DEFAULT_HOURS} when it exists, else "
                         "Mon–Fri 07:30–11:30, 13:30–17:00, Asia/Ho_Chi_Minh, Vietnamese public holidays)")
@@ -84,7 +91,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _register(args: argparse.Namespace) -> Register:
-    return Register(args.db, create=False)
+    if args.dsn_file is None:
+        return Register(args.db or DEFAULT_DB, create=False)
+    if args.db is not None:
+        raise InputError("--db and --dsn-file: give one (a SQLite file or a PostgreSQL connection string)")
+    where = f"--dsn-file {args.dsn_file}"
+    dsn = read_secret(Path(args.dsn_file), where)
+    dsn_params(dsn, where)
+    return Register(dsn=dsn, create=False)
 
 
 def _calendar(args: argparse.Namespace) -> WorkCalendar:

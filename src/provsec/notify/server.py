@@ -138,7 +138,7 @@ class NotifyService:
         self.now = now or (lambda: datetime.now(UTC))
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.delivery_metrics = NotifyMetrics(self.registry)
-        self.register = register or Register(config.db)
+        self.register = register or config.open_register()
         self.channels = dict(channels) if channels is not None else build_channels(config, self.delivery_metrics)
         self.heartbeat = Heartbeat(config.heartbeat, self.now())
         self.metrics = ServerMetrics(lambda: self.heartbeat.state.last, self.registry)

@@ -17,6 +17,7 @@ bench: bootstrap
 	@.venv/bin/python bench/lab_up.py
 	@.venv/bin/python bench/hardening.py
 	@.venv/bin/python bench/exporter.py
+	@.venv/bin/python bench/scan.py --lab
 
 lab-up: bootstrap
 	@.venv/bin/provsec lab up --profile $${PROFILE:-province}

@@ -140,6 +140,21 @@ def test_reset_gives_back_a_fresh_host_with_the_same_identity(lab: LabHandle) ->
     assert after.stdout.split() == [before, "gone"]
 
 
+def test_reset_empties_the_firewall_that_lives_in_the_namespace(lab: LabHandle) -> None:
+    """A reinstalled host has no firewall: the ruleset a hardening test loaded must not outlive the reset (the
+    namespace, where nftables keeps it, is kept)."""
+    host = lab.hosts[1]
+    netns = lab.lab.profile().host(host).netns
+    nft = ["ip", "netns", "exec", netns, "nft"]
+    subprocess.run([*nft, "add table inet provsec_reset_probe; add chain inet provsec_reset_probe input "
+                    "{ type filter hook input priority 0; policy accept; }"], check=True, timeout=30)
+    assert "provsec_reset_probe" in subprocess.run([*nft, "list", "ruleset"], capture_output=True, text=True,
+                                                   check=True, timeout=30).stdout
+    lab.reset(host)
+    after = subprocess.run([*nft, "list", "ruleset"], capture_output=True, text=True, check=True, timeout=30)
+    assert "provsec_reset_probe" not in after.stdout, after.stdout
+
+
 def test_up_again_reuses_the_running_lab(lab: LabHandle) -> None:
     before = sorted(nspawn_pids())
     state = lab.lab.up(lab.lab.profile().name, lab.lab.state().release, lab.inventory_dir)  # type: ignore[union-attr]

@@ -270,6 +270,7 @@ class Lab:
             prof = profile(st.profile)
             h = prof.host(host)
             hosts.stop_pids(list(hosts.nspawn_pids(hosts.machine_name(h.name))))
+            net.clear_host_net(h)  # a firewall lives in the namespace, which the reset keeps
             base_dir = Path(st.base)
             upper = self.paths.upper(h.name)
             for work in upper.parent.glob(".#*"):

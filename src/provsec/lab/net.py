@@ -94,6 +94,17 @@ def create_host_net(prof: Profile, host: HostSpec) -> None:
         run(["ip", "netns", "exec", host.netns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], timeout=30)
 
 
+def clear_host_net(host: HostSpec) -> None:
+    """Empty the nftables ruleset of host's namespace (the host must be stopped).
+
+    A reset gives the host a fresh overlay but keeps its namespace, and a ruleset lives in the namespace, not in
+    the files: without this, the firewall a test loaded (default deny, say) would outlive the reinstall, and a later
+    test would find ports filtered on a host that has no firewall installed (seen in CI: the control node's
+    requests to bak1:9100 timed out after the hardening tests, while mon1's, which that firewall allowed, went
+    through)."""
+    run(["ip", "netns", "exec", host.netns, "nft", "flush", "ruleset"], timeout=30)
+
+
 def delete_all() -> tuple[int, int]:
     """Delete every lab namespace and link (veths die with their namespace). Returns counts."""
     namespaces = lab_netns()

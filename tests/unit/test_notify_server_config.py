@@ -17,7 +17,7 @@ import pytest
 from provsec.errors import InputError
 from provsec.notify import ack
 from provsec.notify import cli as notify_cli
-from provsec.notify.config import NotifyConfig, WebhookAuth, load_config, parse_config
+from provsec.notify.config import NotifyConfig, WebhookAuth, load_config, parse_config, read_secret
 from provsec.notify.escalation import due_at
 from provsec.notify.server import authorized
 from provsec.reports.workhours import WorkCalendar
@@ -234,3 +234,24 @@ def test_due_times_wall_and_working(base: dict[str, Any], tmp_path: Path) -> Non
     # Warning: 10 working minutes on Friday, 20 on Monday from 07:30.
     assert due_at(level2, friday_1650, config.policy("warning"), calendar) == datetime(2026, 3, 9, 0, 50,
                                                                                       tzinfo=UTC)
+
+
+def test_a_systemd_credential_is_accepted_whatever_mode_systemd_gave_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Debian 13's systemd makes LoadCredential= files 0440 (Debian 12's: 0400) in a directory private to the
+    service: a secret there is accepted; the same mode anywhere else is still refused."""
+    credentials = tmp_path / "credentials"
+    credentials.mkdir(mode=0o500)
+    inside = credentials / "ack.key"
+    inside.write_text("0123456789abcdef0123456789abcdef\n")
+    inside.chmod(0o440)
+    outside = tmp_path / "ack.key"
+    outside.write_text("0123456789abcdef0123456789abcdef\n")
+    outside.chmod(0o440)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    assert read_secret(inside, "test", 16) == "0123456789abcdef0123456789abcdef"
+    with pytest.raises(InputError, match=r"readable by others \(mode 0440\)"):
+        read_secret(outside, "test", 16)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY")
+    with pytest.raises(InputError, match=r"readable by others \(mode 0440\)"):
+        read_secret(inside, "test", 16)

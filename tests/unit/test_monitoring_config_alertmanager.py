@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -389,8 +390,9 @@ def test_ssh_guessing_reaches_the_on_call_by_email_opens_one_incident_and_the_li
     if prometheus is None:
         pytest.fail("prometheus not found: run scripts/bootstrap (Debian package prometheus)")
     pki = make_pki(tmp_path / "pki")
-    inbox = Inbox(b"canhbao", b"mat-khau-thu")
-    secret(tmp_path / "smtp.pass", "mat-khau-thu\n")
+    password = secrets.token_urlsafe(24)  # made per run
+    inbox = Inbox(b"canhbao", password.encode())
+    secret(tmp_path / "smtp.pass", password + "\n")
     secret(tmp_path / "ack.key", "0123456789abcdef0123456789abcdef\n")
     log = tmp_path / "auth.log"
     log.write_bytes(b"")

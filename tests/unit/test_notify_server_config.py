@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
+import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from provsec.notify.server import authorized
 from provsec.reports.workhours import WorkCalendar
 
 SECRET = b"s" * 32
+DSN_PASSWORD = secrets.token_urlsafe(18)  # made per run: an error or repr must never show it
 NOW = datetime(2026, 3, 9, 2, 0, tzinfo=UTC)
 
 
@@ -121,8 +123,8 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("notify.yml: db_dsn_file: give one of db (SQLite), db_dsn, db_dsn_file (PostgreSQL), not db_dsn and db_dsn_file",
      lambda d: d.update(db_dsn="host=db1 dbname=provsec", db_dsn_file="pg.dsn")),
     ("notify.yml: db_dsn: holds a password: this file is no place for secrets",
-     _set("host=db1 dbname=provsec user=notify password=Hunter2-secret", "db_dsn")),
-    ("notify.yml: db_dsn: holds a password", _set("postgresql://notify:Hunter2-secret@db1/provsec", "db_dsn")),
+     _set("host=db1 dbname=provsec user=notify password=" + DSN_PASSWORD, "db_dsn")),
+    ("notify.yml: db_dsn: holds a password", _set(f"postgresql://notify:{DSN_PASSWORD}@db1/provsec", "db_dsn")),
     ("notify.yml: db_dsn: not a PostgreSQL connection string", _set("host=db1 dbname", "db_dsn")),
     ("notify.yml: db_dsn_file: secret file", _set("missing.dsn", "db_dsn_file")),
     ("is readable by others (mode 0644): chmod 600", _set("open.key", "db_dsn_file")),
@@ -138,18 +140,18 @@ def test_bad_configuration_names_the_key(base: dict[str, Any], tmp_path: Path, m
     with pytest.raises(InputError) as info:
         parse(data, tmp_path)
     assert message in str(info.value)
-    assert "Hunter2" not in str(info.value)
+    assert DSN_PASSWORD not in str(info.value)
 
 
 def test_postgresql_register_dsn(base: dict[str, Any], tmp_path: Path) -> None:
     inline = parse({**base, "db_dsn": "host=db1 dbname=provsec user=notify sslmode=verify-full"}, tmp_path)
     assert inline.db_dsn == "host=db1 dbname=provsec user=notify sslmode=verify-full"
-    dsn = "postgresql://notify:Hunter2-secret@db1.example:5433/provsec"
+    dsn = f"postgresql://notify:{DSN_PASSWORD}@db1.example:5433/provsec"
     (tmp_path / "pg.dsn").write_text(dsn + "\n")
     (tmp_path / "pg.dsn").chmod(0o600)
     from_file = parse({**base, "db_dsn_file": "pg.dsn"}, tmp_path)
     assert from_file.db_dsn == dsn
-    assert "Hunter2" not in repr(from_file)
+    assert DSN_PASSWORD not in repr(from_file)
     assert parse(base, tmp_path).db_dsn is None
 
 

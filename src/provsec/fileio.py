@@ -47,6 +47,20 @@ def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
     write_atomic(path, text.encode("utf-8"), mode)
 
 
+def read_json(path: str | Path, what: str) -> Any:
+    """A JSON file's content; a missing, unreadable or malformed file is an InputError naming it and what it is
+    (and the line, for malformed JSON)."""
+    source = str(path)
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{source}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{source}: cannot read the {what} ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source}: the {what} is not JSON (line {exc.lineno}: {exc.msg})") from None
+
+
 def read_yaml(path: str | Path, what: str) -> Any:
     """A configuration file's YAML; a missing, unreadable or malformed file is an InputError naming it (and the
     line, for malformed YAML)."""

@@ -319,5 +319,5 @@ def test_a_damaged_metrics_state_fails_before_scanning(inventory: Path, tmp_path
                  str(tmp_path / "provsec_scan.prom"), "127.0.0.1"])
     assert code == 2
     err = capsys.readouterr().err
-    assert f"{store / metrics.STATE_FILE}: not a JSON scan metrics state" in err and err.count("\n") == 1
+    assert f"{store / metrics.STATE_FILE}: the scan metrics state is not JSON" in err and err.count("\n") == 1
     assert sorted(p.name for p in store.iterdir()) == [metrics.STATE_FILE]  # no scan stored

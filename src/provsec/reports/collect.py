@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from provsec.errors import InputError
-from provsec.fileio import write_atomic
+from provsec.fileio import read_json, write_atomic
 from provsec.reports import prometheus
 from provsec.reports.month import Month
 from provsec.reports.sources import (
@@ -228,10 +228,7 @@ def _manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     if not path.is_file():
         raise InputError(f"{folder}: not a collected report folder (no {MANIFEST}; run provsec report collect)")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: unreadable or not JSON ({exc})") from None
+    doc = read_json(path, "report manifest")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("files"), list):
         raise InputError(f"{path}: not a manifest of format {FORMAT} (format, month, collected_at, files)")
     return doc

@@ -11,7 +11,6 @@ Every record carries an `id` that the calculations keep as the source of what th
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from provsec.errors import InputError
+from provsec.fileio import read_json
 from provsec.notify.payload import host_of
 from provsec.notify.register import EVENT_KINDS, STATES, Event, Incident, Register, iso
 from provsec.reports.month import Month
@@ -28,17 +28,6 @@ BACKUP_STATES = ("ok", "partial", "failed")
 AUDIT_STATUSES = ("pass", "fail", "not_applicable", "excepted")
 _CATEGORY = re.compile(r"Provsec([A-Z][a-z]+)")
 _EXPIRY = re.compile(r"exception until (\d{4}-\d{2}-\d{2})")
-
-
-def read_json_file(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: {what} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the {what} ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: the {what} is not JSON (line {exc.lineno}: {exc.msg})") from None
 
 
 def _time(value: Any, where: str) -> datetime:
@@ -236,7 +225,7 @@ def parse_backup_status(doc: Any, host: str, where: str) -> list[BackupRun]:
 
 
 def load_backup_status(path: Path, host: str) -> list[BackupRun]:
-    return parse_backup_status(read_json_file(path, "backup status"), host, str(path))
+    return parse_backup_status(read_json(path, "backup status"), host, str(path))
 
 
 @dataclass(frozen=True)
@@ -275,7 +264,7 @@ def parse_drills(doc: Any, host: str, where: str) -> list[Drill]:
 
 
 def load_drills(path: Path, host: str) -> list[Drill]:
-    return parse_drills(read_json_file(path, "drill record"), host, str(path))
+    return parse_drills(read_json(path, "drill record"), host, str(path))
 
 
 # -- compliance -----------------------------------------------------------------------------------------------------
@@ -345,5 +334,5 @@ def audit_host_files(results_dir: Path) -> list[Path]:
 def load_audit_results(results_dir: Path) -> list[ControlResult]:
     out: list[ControlResult] = []
     for path in audit_host_files(results_dir):
-        out.extend(parse_audit_host(read_json_file(path, "audit result"), str(path)))
+        out.extend(parse_audit_host(read_json(path, "audit result"), str(path)))
     return out

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import ipaddress
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from provsec.errors import InputError
-from provsec.fileio import write_atomic, write_json_atomic
+from provsec.fileio import read_json, write_atomic, write_json_atomic
 from provsec.inventory.model import Inventory
 from provsec.scan.baseline import Baseline
 from provsec.scan.drift import DRIFT_KINDS, Finding
@@ -318,8 +317,7 @@ def load(path: Path) -> MetricsState:
     if not path.exists():
         return MetricsState()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not a JSON scan metrics state ({exc}); remove it to start again (the drift "
-                         "counter then restarts at 0)") from exc
+        data = read_json(path, "scan metrics state")
+    except InputError as exc:
+        raise InputError(f"{exc}; remove it to start again (the drift counter then restarts at 0)") from None
     return MetricsState.from_json(data, str(path))

@@ -3,11 +3,10 @@ exporter and the reports see a whole scan or none. A name that exists already ge
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from provsec.errors import InputError
-from provsec.fileio import write_json_atomic
+from provsec.fileio import read_json, write_json_atomic
 from provsec.scan.model import ScanResult
 
 DEFAULT_STORE = "/var/lib/provsec/scans"
@@ -55,10 +54,4 @@ def resolve(store: Path, ref: str) -> Path:
 
 
 def load(path: Path) -> ScanResult:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not a JSON scan record ({exc})") from exc
-    return ScanResult.from_json(data, str(path))
+    return ScanResult.from_json(read_json(path, "scan record"), str(path))

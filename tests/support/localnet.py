@@ -8,7 +8,11 @@ import email
 import email.policy
 import socket
 import ssl
+import subprocess
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +21,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
@@ -123,3 +128,32 @@ def smtp_server(pki: Pki, inbox: Inbox, host: str = "127.0.0.1") -> Iterator[int
         yield port
     finally:
         controller.stop()
+
+
+@contextmanager
+def daemon(argv: list[str], ready_url: str, log_path: Path, name: str, timeout: float = 20) -> Iterator[None]:
+    """A real daemon on 127.0.0.1, waited for until ready_url answers 200; killed at the end."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"{name} exited {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(ready_url, timeout=1) as resp:  # noqa: S310 - loopback
+                        if resp.status == 200:
+                            break
+                except (urllib.error.URLError, OSError):
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{name} not ready in {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.1)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from localnet import free_port
+from localnet import daemon, free_port
 
 Sample = tuple[float, float]  # (unix seconds, value)
 
@@ -43,31 +40,8 @@ def prometheus_with(text: str, workdir: Path, timeout: float = 20) -> Iterator[s
     (workdir / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n", encoding="utf-8")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = workdir / "prometheus.log"
-    with log_path.open("wb") as log:
-        # retention far beyond the data: it counts back from the newest block, and a month is over the 15 d default
-        proc = subprocess.Popen([prometheus, f"--config.file={workdir / 'prometheus.yml'}",
-                                 f"--storage.tsdb.path={tsdb}", "--storage.tsdb.retention.time=100y",
-                                 f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"prometheus exited {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as resp:  # noqa: S310 - loopback
-                        if resp.status == 200:
-                            break
-                except (urllib.error.URLError, OSError):
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"prometheus not ready in {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.1)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+    # retention far beyond the data: it counts back from the newest block, and a month is over the 15 d default
+    argv = [prometheus, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={tsdb}",
+            "--storage.tsdb.retention.time=100y", f"--web.listen-address=127.0.0.1:{port}"]
+    with daemon(argv, f"{url}/-/ready", workdir / "prometheus.log", "Prometheus", timeout):
+        yield url

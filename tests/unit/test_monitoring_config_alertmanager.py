@@ -36,7 +36,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from localnet import Inbox, free_port, make_pki, smtp_server
+from localnet import Inbox, daemon, free_port, make_pki, smtp_server
 
 from provsec.controls import load_catalogue
 from provsec.inventory import load_inventory
@@ -130,35 +130,6 @@ def _binary() -> str:
         if path:
             return path
     pytest.fail("Alertmanager not found: install Debian's prometheus-alertmanager package (scripts/bootstrap)")
-
-
-@contextmanager
-def daemon(argv: list[str], ready_url: str, log_path: Path, name: str, timeout: float = 20) -> Iterator[None]:
-    """A real daemon on 127.0.0.1, waited for until ready_url answers 200; killed at the end."""
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"{name} exited {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(ready_url, timeout=1) as resp:  # noqa: S310 - loopback
-                        if resp.status == 200:
-                            break
-                except (urllib.error.URLError, OSError):
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{name} not ready in {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.1)
-            yield
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from inventories import EXAMPLE, example_without_baseline
 from localnet import free_port
 
 from provsec.cli import main
@@ -20,7 +21,7 @@ from provsec.scan import baseline, drift, output
 from provsec.scan.model import HostResult, PortResult, ScanResult
 
 REPO = Path(__file__).resolve().parents[2]
-PHUYEN = REPO / "inventory" / "phuyen"
+PHUYEN = EXAMPLE
 INV = load_inventory(PHUYEN)
 
 
@@ -170,9 +171,7 @@ def listen(socks: list[socket.socket]) -> int:
 def test_review_workflow_with_real_nmap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """run (drift) -> baseline --accept -> run (clean) -> a listener stops, another starts -> run (drift) ->
     diff previous latest, in ndiff text."""
-    inv = tmp_path / "inv"
-    shutil.copytree(PHUYEN, inv)
-    (inv / "scan_baseline.yml").unlink()
+    inv = example_without_baseline(tmp_path / "inv")
     socks: list[socket.socket] = []
     try:
         first, second = listen(socks), listen(socks)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import calendar
 import os
-import shutil
 import socket
 import stat
 import time
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from inventories import EXAMPLE, example_without_baseline
 from localnet import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -27,7 +27,7 @@ from provsec.scan.sshposture import SshOffer, SshPosture, Weak
 from provsec.scan.tlsposture import TlsPosture
 
 REPO = Path(__file__).resolve().parents[2]
-PHUYEN = REPO / "inventory" / "phuyen"
+PHUYEN = EXAMPLE
 INV = load_inventory(PHUYEN)
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -200,10 +200,7 @@ def test_textfile_must_be_a_prom_file(inventory: Path, tmp_path: Path, name: str
 
 @pytest.fixture
 def inventory(tmp_path: Path) -> Path:
-    inv = tmp_path / "inv"
-    shutil.copytree(PHUYEN, inv)
-    (inv / "scan_baseline.yml").unlink()
-    return inv
+    return example_without_baseline(tmp_path / "inv")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from inventories import EXAMPLE, example_without_baseline
 from localnet import free_port
 
 from provsec.cli import main
@@ -23,7 +23,7 @@ from provsec.inventory.load import load_inventory
 from provsec.scan import nmapscan, scope
 
 REPO = Path(__file__).resolve().parents[2]
-PHUYEN = REPO / "inventory" / "phuyen"
+PHUYEN = EXAMPLE
 DECLARED = "10.48.0.0/24, 10.48.10.0/24, 10.48.64.0/18"  # the example's provsec_networks, merged
 NMAP_VERSION = "Nmap version 7.93 ( https://nmap.org )"  # the line python-nmap's PortScanner looks for
 FAKE_NMAP = """#!/bin/sh
@@ -38,10 +38,7 @@ fi
 @pytest.fixture
 def inventory(tmp_path: Path) -> Path:
     """A copy of the example inventory without its baseline (each test writes its own)."""
-    inv = tmp_path / "inv"
-    shutil.copytree(PHUYEN, inv)
-    (inv / "scan_baseline.yml").unlink()
-    return inv
+    return example_without_baseline(tmp_path / "inv")
 
 
 @pytest.fixture

@@ -160,12 +160,30 @@ def test_diff_and_ndiff_text() -> None:
     assert drift.diff(b, b) == []
 
 
+# nmap names an open port from its services table (37483/tcp → "gdrive-sync"): the ndiff lines expected below
+# carry no service, so the test uses only ports the table does not name (read from nmap's own file, not the code).
+NMAP_SERVICES = Path("/usr/share/nmap/nmap-services")
+NAMED_TCP = {int(f[1].split("/")[0]) for f in (line.split() for line in NMAP_SERVICES.read_text().splitlines())
+             if len(f) > 1 and not f[0].startswith("#") and f[1].endswith("/tcp")}
+
+
 def listen(socks: list[socket.socket]) -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(8)
-    socks.append(s)
-    return int(s.getsockname()[1])
+    """A listener on a loopback port that nmap's services table does not name."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+        if port not in NAMED_TCP:
+            s.listen(8)
+            socks.append(s)
+            return port
+        s.close()
+
+
+def unnamed_free_port() -> int:
+    while (port := free_port()) in NAMED_TCP:
+        pass
+    return port
 
 
 def test_review_workflow_with_real_nmap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -175,7 +193,7 @@ def test_review_workflow_with_real_nmap(tmp_path: Path, capsys: pytest.CaptureFi
     socks: list[socket.socket] = []
     try:
         first, second = listen(socks), listen(socks)
-        spare = free_port()
+        spare = unnamed_free_port()
         ports = ",".join(str(p) for p in sorted({first, second, spare}))
         run = ["scan", "run", "-i", str(inv), "--store", str(tmp_path / "s"), "-p", ports, "-T4", "127.0.0.1"]
         assert main(run) == 1

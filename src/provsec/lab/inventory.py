@@ -65,6 +65,7 @@ def write(prof: Profile, inventory_dir: Path, key: Path, known_hosts: Path) -> P
         # The province's time servers (role time). The lab has none that really serves time (chronyd cannot
         # set a clock inside nspawn); the log host stands in, so that the clients' configuration is real.
         "provsec_ntp_servers": [h.address for h in prof.hosts if "monitoring" in h.groups][:1],
+        **({"provsec_wan_forward": [dict(flow) for flow in prof.wan_forward]} if prof.wan_forward else {}),
     }
     _atomic_write(
         inventory_dir / "group_vars" / "all" / "province.yml",

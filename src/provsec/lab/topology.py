@@ -63,6 +63,8 @@ class Profile:
     control_routes: tuple[tuple[str, str], ...] = ()  # routes the control node needs into the lab
     admin_subnets: tuple[str, ...] = ("198.18.0.0/28",)
     systems: tuple[dict[str, object], ...] = field(default_factory=tuple)
+    # provsec_wan_forward: flows through the WAN edge that no role's ports declare (role wan_edge)
+    wan_forward: tuple[dict[str, object], ...] = field(default_factory=tuple)
 
     def network(self, name: str) -> Network:
         for net in self.networks:
@@ -132,6 +134,13 @@ PROFILES: dict[str, Profile] = {
             ),
         ),
         control_routes=(TO_AGENCY,),
+        wan_forward=(
+            {"name": "portal", "proto": "tcp", "port": 443, "from": "agency_ranges", "to": "group:web_servers",
+             "reason": "Người dùng các cơ quan truy cập cổng thông tin / agency users reach the portal"},
+            {"name": "package-mirror", "proto": "tcp", "port": APT_PROXY_PORT, "from": "agency_ranges",
+             "to": f"{CONTROL_ADDR}/32",
+             "reason": "Kho gói Debian của tỉnh (lab: apt proxy) / the site's Debian mirror (lab: apt proxy)"},
+        ),
         systems=(
             {"id": "cong-ttdt", "name": "Cổng thông tin điện tử tỉnh (lab)", "level": 3, "hosts": ["web1", "db1"]},
             {"id": "csdl-tinh", "name": "Cơ sở dữ liệu dùng chung tỉnh (lab)", "level": 3, "hosts": ["db1", "bak1"]},

@@ -1,0 +1,172 @@
+"""wan.yml on the lab's WAN edge gw1 (issue 7 §1, §5): what crosses the edge is exactly what the contract and
+provsec_wan_forward allow, the edge's management plane answers only the admin subnets, spoofed sources and
+everything else are dropped and counted, and a ruleset that would cut the hosts behind the edge is rolled back.
+
+Traffic is real: listeners run in the data-centre hosts' network namespaces, connections start in agency1's
+namespace and cross gw1's forward chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from labfixture import LabHandle, recap
+from prometheus_client.parser import text_string_to_metric_families
+
+EDGE, BEHIND = "gw1", "agency1"
+TEXTFILE = "/var/lib/prometheus/node-exporter/provsec_wan.prom"
+
+LISTENER = """
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8); s.settimeout(1)
+print("ready", flush=True)
+end = time.monotonic() + 300
+while time.monotonic() < end:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        continue
+    c.sendall(b"ok"); c.close()
+"""
+
+CONNECT = """
+import socket, sys
+try:
+    with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3,
+                                  source_address=(sys.argv[3], 0) if len(sys.argv) > 3 else None) as c:
+        print(c.recv(2).decode())
+except OSError as exc:
+    print(type(exc).__name__); sys.exit(1)
+"""
+
+
+def netns(lab: LabHandle, host: str) -> str:
+    return lab.lab.profile().host(host).netns
+
+
+def address(lab: LabHandle, host: str) -> str:
+    return lab.lab.profile().host(host).address
+
+
+@contextmanager
+def listener(lab: LabHandle, host: str, port: int) -> Iterator[None]:
+    """A TCP server in host's network namespace on its address (bounded: 300 s), answering "ok"."""
+    proc = subprocess.Popen(["ip", "netns", "exec", netns(lab, host), "python3", "-c", LISTENER,
+                             address(lab, host), str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "ready", proc.stderr.read() if proc.stderr else line
+        yield
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def connect(lab: LabHandle, from_host: str | None, to: str, port: int, source: str | None = None) -> str:
+    """Connect from from_host's namespace (None: the control node) to to:port; "ok" or the error's name."""
+    argv = ["python3", "-c", CONNECT, to, str(port), *([source] if source else [])]
+    if from_host is not None:
+        argv = ["ip", "netns", "exec", netns(lab, from_host), *argv]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    return res.stdout.strip() or res.stderr.strip()
+
+
+def counters(lab: LabHandle) -> dict[str, int]:
+    res = subprocess.run(["ip", "netns", "exec", netns(lab, EDGE), "nft", "-j", "list", "counters", "table",
+                          "inet", "provsec_wan"], capture_output=True, text=True, timeout=30, check=True)
+    return {item["counter"]["name"]: item["counter"]["packets"]
+            for item in json.loads(res.stdout)["nftables"] if "counter" in item}
+
+
+def table_digest(lab: LabHandle) -> str:
+    res = lab.root(EDGE, "nft -s list table inet provsec_wan; cat /etc/provsec/nftables-wan.nft")  # -s: no counts
+    assert res.returncode == 0, res.stderr
+    return hashlib.sha256(res.stdout.encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def edge(lab: LabHandle) -> LabHandle:
+    started = time.monotonic()
+    lab.reset_waiting(EDGE)
+    first = lab.play_ok("wan.yml", [EDGE])
+    second = lab.play_ok("wan.yml", [EDGE])
+    print(f"\nwan.yml on {EDGE}: two runs in {(time.monotonic() - started) / 60:.1f} min")
+    assert first[EDGE]["changed"] > 0, first
+    assert second[EDGE]["changed"] == 0, "wan.yml is not idempotent: " + repr(second)
+    return lab
+
+
+def test_agency_reaches_the_portal_and_not_the_database(edge: LabHandle) -> None:
+    web, db = address(edge, "web1"), address(edge, "db1")
+    before = counters(edge)
+    with listener(edge, "web1", 443), listener(edge, "db1", 5433):
+        # both services answer inside the data centre: a refusal below is the edge's, not a dead listener
+        assert connect(edge, None, db, 5433) == "ok"
+        assert connect(edge, BEHIND, web, 443) == "ok"
+        assert connect(edge, BEHIND, db, 5433) in ("TimeoutError", "timeout")  # dropped, not refused
+    after = counters(edge)
+    assert after["drop__agency__dc"] > before["drop__agency__dc"], (before, after)
+
+
+def test_ssh_to_the_edge_answers_the_admin_subnet_only(edge: LabHandle) -> None:
+    assert edge.ssh(EDGE, "true").returncode == 0  # the control node is in the admin subnet
+    # agency1 (agency side) and mon1 (data centre, outside the admin subnet) get no answer on port 22
+    assert connect(edge, BEHIND, "198.18.1.1", 22) in ("TimeoutError", "timeout")
+    assert connect(edge, "mon1", address(edge, EDGE), 22) in ("TimeoutError", "timeout")
+    # the admin still reaches the host behind the edge (its SSH is a declared port that crosses the WAN)
+    assert edge.ssh(BEHIND, "true").returncode == 0
+
+
+def test_a_spoofed_source_is_dropped_before_any_rule_and_counted(edge: LabHandle) -> None:
+    spoofed = "198.18.0.99"  # a data-centre address, sent from the agency side
+    ns = ["ip", "netns", "exec", netns(edge, BEHIND)]
+    dev = subprocess.run([*ns, "ip", "-o", "-4", "addr", "show", "to", address(edge, BEHIND)], capture_output=True,
+                         text=True, check=True).stdout.split()[1]
+    before = counters(edge)
+    subprocess.run([*ns, "ip", "addr", "add", f"{spoofed}/32", "dev", dev], check=True)
+    try:
+        with listener(edge, "web1", 443):
+            assert connect(edge, BEHIND, address(edge, "web1"), 443, source=spoofed) in ("TimeoutError", "timeout")
+    finally:
+        subprocess.run([*ns, "ip", "addr", "del", f"{spoofed}/32", "dev", dev], check=True)
+    after = counters(edge)
+    assert after["spoofed"] > before["spoofed"], (before, after)
+
+
+def test_drop_counters_reach_the_textfile_collector(edge: LabHandle) -> None:
+    # after the tests above dropped agency->dc traffic; the service is the timer's oneshot
+    res = edge.root(EDGE, f"systemctl start provsec-wan-counters.service && cat {TEXTFILE}")
+    assert res.returncode == 0, res.stdout + res.stderr
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(res.stdout) for s in family.samples}
+    live = counters(edge)
+    key = ("provsec_wan_forward_dropped_packets_total", (("from_zone", "agency"), ("to_zone", "dc")))
+    assert samples[key] >= 1
+    assert samples[key] <= live["drop__agency__dc"]
+    assert ("provsec_wan_spoofed_packets_total", ()) in samples
+    # every zone pair has its series (bounded: 3 zones -> 9 pairs + other)
+    pairs = {labels for name, labels in samples if name == "provsec_wan_forward_dropped_packets_total"}
+    assert len(pairs) == 10, pairs
+
+
+def test_a_ruleset_that_cuts_the_hosts_behind_is_rolled_back(edge: LabHandle) -> None:
+    before = table_digest(edge)
+    # an admin subnet that no longer holds the control node: the edge itself stays reachable (its input chain
+    # is role firewall's, not run here), but the admin's SSH to agency1 would no longer be forwarded
+    wrong = json.dumps({"provsec_networks": {"admin_subnets": ["198.18.0.8/29"], "dc_ranges": ["198.18.0.0/24"],
+                                             "agency_ranges": ["198.18.1.0/24"]}})
+    res = edge.play("wan.yml", [EDGE], "--tags", "wan_edge", "-e", wrong)
+    assert res.returncode != 0, res.stdout[-3000:]
+    assert "a new SSH login" in res.stdout and BEHIND in res.stdout, res.stdout[-3000:]
+    assert "previous configuration was restored" in res.stdout, res.stdout[-3000:]
+    assert recap(res.stdout)[EDGE]["failed"] == 1
+    assert table_digest(edge) == before
+    assert edge.ssh(BEHIND, "true").returncode == 0

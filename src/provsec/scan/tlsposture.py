@@ -125,7 +125,11 @@ def posture(host: str, address: str, port: int, *, server_name: str = "", ca_fil
         cert = der or cert  # the newest accepted version's certificate
     if cert is None:
         return TlsPosture(host, address, port, name, versions, "", None, None, "no TLS handshake succeeded")
-    not_after = x509.load_der_x509_certificate(cert).not_valid_after_utc
+    parsed = x509.load_der_x509_certificate(cert)
+    # cryptography < 42 (Debian 12's python3-cryptography is 38, what a scan runner's venv may see) has only the
+    # naive not_valid_after, in UTC
+    not_after = (parsed.not_valid_after_utc if hasattr(parsed, "not_valid_after_utc")
+                 else parsed.not_valid_after.replace(tzinfo=dt.UTC))
     left = (not_after - (now or dt.datetime.now(dt.UTC))).total_seconds() / 86400
     valid, error = _chain(address, port, name, ca_file, timeout)
     return TlsPosture(host, address, port, name, versions, not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -1,0 +1,1 @@
+"""The provincial WAN: edge routers' configuration backup, audit and links."""

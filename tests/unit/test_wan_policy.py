@@ -97,23 +97,24 @@ def test_ios_rules_read_keywords_not_secret_values() -> None:
 def test_routeros_compliant_passes_every_control() -> None:
     r = _audit("routeros", "routeros_good.cfg")
     assert {k: v.status for k, v in r.items()} == dict.fromkeys(IDS, "pass")
-    assert r["PS-WAN-01"].evidence == "line 12: set telnet disabled=yes; line 38: set allowed-interface-list=none"
+    assert r["PS-WAN-01"].evidence == ("line 12: /ip service set telnet disabled=yes; "
+                                       "line 38: /tool mac-server set allowed-interface-list=none")
     assert r["PS-WAN-02"].evidence.startswith("RouterOS's SSH server implements protocol 2 only")
     assert r["PS-WAN-03"].actual == {"ssh": "10.48.0.0/27", "winbox": "10.48.0.0/27"}
     assert r["PS-WAN-04"].actual == ["10.48.10.11", "10.48.10.12"]
     assert r["PS-WAN-05"].actual == ["10.48.10.11"]
-    assert r["PS-WAN-05"].evidence == ("line 28: set [ find name=remote ] remote=10.48.10.11; "
-                                       "line 30: add action=remote topics=info; "
-                                       "line 31: add action=remote topics=warning")
+    assert r["PS-WAN-05"].evidence == ("line 28: /system logging action set [ find name=remote ] remote=10.48.10.11; "
+                                       "line 30: /system logging add action=remote topics=info; "
+                                       "line 31: /system logging add action=remote topics=warning")
     assert r["PS-WAN-06"].actual == {"prom": "private"}  # the default community is disabled
-    assert r["PS-WAN-07"].evidence == "line 42: set [ find name=admin ] disabled=yes"
-    assert r["PS-WAN-08"].evidence == "line 14: set www disabled=yes"
+    assert r["PS-WAN-07"].evidence == "line 42: /user set [ find name=admin ] disabled=yes"
+    assert r["PS-WAN-08"].evidence == "line 14: /ip service set www disabled=yes"
 
 
 def test_routeros_continuation_lines_are_joined() -> None:
     r = _audit("routeros", "routeros_good.cfg")
-    assert ("line 25: add addresses=10.48.10.11/32 authentication-protocol=SHA1 encryption-protocol=AES name=prom "
-            "security=private") in r["PS-WAN-06"].evidence
+    assert ("line 25: /snmp community add addresses=10.48.10.11/32 authentication-protocol=SHA1 "
+            "encryption-protocol=AES name=prom security=private") in r["PS-WAN-06"].evidence
 
 
 def test_routeros_non_compliant_fails_with_its_evidence() -> None:
@@ -122,12 +123,14 @@ def test_routeros_non_compliant_fails_with_its_evidence() -> None:
     assert statuses == {**dict.fromkeys(IDS, "fail"), "PS-WAN-02": "pass"}  # RouterOS has no SSH v1 to turn on
     assert r["PS-WAN-01"].actual == {"telnet": "on", "mac_telnet": "LAN"}
     assert "the telnet service is on (RouterOS's default)" in r["PS-WAN-01"].reason
+    assert r["PS-WAN-01"].evidence == ("line 19: /tool mac-server set allowed-interface-list=LAN; "
+                                       "no /ip service line disables telnet (default: on)")
     assert r["PS-WAN-03"].reason == "services on without `address=`: telnet, www, api, winbox, api-ssl"
-    assert r["PS-WAN-04"].evidence == "line 17: set enabled=no"
+    assert r["PS-WAN-04"].evidence == "line 17: /system ntp client set enabled=no"
     assert r["PS-WAN-05"].reason == "remote action siem defined, but no /system logging rule uses it"
-    assert r["PS-WAN-05"].evidence == "line 15: add name=siem remote=10.48.10.11 target=remote"
+    assert r["PS-WAN-05"].evidence == "line 15: /system logging action add name=siem remote=10.48.10.11 target=remote"
     assert r["PS-WAN-06"].actual == {"public": "none", "<secret:hmac:c0ffee00>": "none", "authonly": "authorized"}
-    assert r["PS-WAN-07"].evidence == "line 21: set [ find name=admin ] group=full"
+    assert r["PS-WAN-07"].evidence == "line 21: /user set [ find name=admin ] group=full"
     assert r["PS-WAN-07"].reason == "the default account admin is present and enabled"
     assert r["PS-WAN-08"].evidence == "no /ip service line disables www (RouterOS's default: on)"
 

@@ -27,7 +27,7 @@ _FIND_ARG = re.compile(r"([a-z][a-z0-9-]*)=(\"(?:[^\"\\]|\\.)*\"|\S+)")
 
 @dataclass(frozen=True)
 class Command:
-    line: Line  # the command's first line, with the continuation lines joined
+    line: Line  # the command's first line number; its text with continuations joined, after its menu path
     path: str  # "/ip service"
     verb: str  # add, set, remove, …
     item: str  # "telnet" in `set telnet …`; the `[ find … ]` text; "" for a menu's single settings
@@ -133,7 +133,8 @@ def parse_routeros(text: str, source: str) -> RouterOsExport:
         for word in rest:
             key, eq, value = word.partition("=")
             args[key] = _unquote(value) if eq else "yes"  # a bare flag (`disabled`) reads as set
-        commands.append(Command(line, path, verb, item, args))
+        # shown with its path, as one line of RouterOS CLI: `/ip service set telnet disabled=yes`
+        commands.append(Command(Line(line.number, f"{path} {line.text.strip()}"), path, verb, item, args))
     if not commands:
         raise InputError(f"{source}: no RouterOS command (/menu path followed by add/set lines): not an export")
     return RouterOsExport(source, tuple(commands))

@@ -266,9 +266,10 @@ def ros_no_telnet(exp: RouterOsExport) -> Finding:
         bad.append(f"MAC-Telnet is open on interface list {mac_list!r} — "
                    "`/tool mac-server set allowed-interface-list=none`")
     actual = {"telnet": "on" if telnet.enabled else "off", "mac_telnet": mac_list}
-    if bad:
-        return _fail(actual, shown or "no line in /ip service or /tool mac-server (defaults: both on)", "; ".join(bad))
-    return _ok(actual, shown)
+    notes = [what for what, silent in (("no /ip service line disables telnet (default: on)", not telnet.lines),
+                                       ("no /tool mac-server line (default: all interfaces)", not mac)) if silent]
+    shown_text = "; ".join(filter(None, [evidence(sorted(shown, key=lambda ln: ln.number)), *notes]))
+    return _fail(actual, shown_text, "; ".join(bad)) if bad else _ok(actual, shown_text)
 
 
 def ros_ssh_v2_only(exp: RouterOsExport) -> Finding:

@@ -82,6 +82,16 @@ def test_ios_non_compliant_fails_every_control_with_its_evidence() -> None:
     assert (r["PS-WAN-08"].actual, r["PS-WAN-08"].evidence) == ("on", "line 16: ip http server")
 
 
+def test_ios_username_without_password_fails() -> None:
+    text = (DATA / "ios_good.cfg").read_text(encoding="utf-8").replace(
+        "username netadmin privilege 15 secret 9 <secret:hmac:91b3f7c2>", "username admin privilege 15 nopassword")
+    r = {x.id: x for x in audit_device(CATALOGUE, Device("gw", "cisco_ios", 3),
+                                       parse_config("cisco_ios", text.encode(), "x.cfg"), TODAY)}
+    assert r["PS-WAN-07"].status == "fail"
+    assert r["PS-WAN-07"].evidence == "line 19: username admin privilege 15 nopassword"
+    assert "(default account name: admin)" in r["PS-WAN-07"].reason
+
+
 def test_ios_rules_read_keywords_not_secret_values() -> None:
     good = (DATA / "ios_good.cfg").read_text(encoding="utf-8")
     for token in ("<secret:hmac:5e0c21aa>", "<secret:sha256:ffff>", "$9$abc", "password"):
@@ -162,8 +172,9 @@ def test_linux_compliant() -> None:
     assert r["PS-WAN-03"].evidence == ("line 12: type filter hook input priority filter; policy drop;; "
                                        "line 15: ip saddr @admin_v4 tcp dport 22 ct state new accept; "
                                        "line 16: ip saddr 10.48.0.0/28 tcp dport { 22, 9100 } accept")
+    assert "line 24" not in r["PS-WAN-03"].evidence  # SSH forwarded to a server is not management of the edge
     assert r["PS-WAN-04"].actual == ["10.48.10.11", "10.48.10.12"]
-    assert r["PS-WAN-05"].evidence == "line 47: *.* @@10.48.10.11:514"
+    assert r["PS-WAN-05"].evidence == "line 48: *.* @@10.48.10.11:514"
     assert r["PS-WAN-06"].evidence == "no snmpd.conf section and nothing listens on port 161 (ss -ltun)"
     assert "factory account" in r["PS-WAN-07"].reason
 

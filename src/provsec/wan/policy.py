@@ -185,12 +185,12 @@ def ios_no_default_credentials(cfg: IosConfig) -> Finding:
     if enable_password:
         bad += enable_password
         why.append("`enable password` (clear or type 7) instead of `enable secret`")
-    user_passwords = cfg.top(r"username \S+ .*\bpassword\b")
+    user_passwords = cfg.top(r"username \S+ .*\b(no)?password\b")
     if user_passwords:
         bad += user_passwords
         names = sorted({ln.text.split()[1] for ln in user_passwords})
         defaults = [n for n in names if n in ("cisco", "admin")]
-        why.append("`username … password` (clear or type 7) instead of `secret`: " + ", ".join(names)
+        why.append("`username … password` (clear or type 7) or `nopassword` instead of `secret`: " + ", ".join(names)
                    + (f" (default account name: {', '.join(defaults)})" if defaults else ""))
     line_passwords = [ln for b in cfg.blocks_of(r"line ") for ln in b.lines if re.match(r"password\b", ln.text.strip())]
     if line_passwords:
@@ -432,15 +432,43 @@ def _inside(item: str, nets: list[nftables.Network]) -> bool:
     return any(net.version == n.version and net.subnet_of(n) for n in nets)  # type: ignore[arg-type]
 
 
+def _nft_chains(lines: tuple[Line, ...]) -> list[tuple[str, list[Line]]]:
+    """(hook, rule lines) of each chain of `nft list ruleset` text; hook "" for a regular chain."""
+    chains: list[tuple[str, list[Line]]] = []
+    stack: list[str] = []
+    for line in lines:
+        body = line.text.strip()
+        opened = re.match(r"^(table|chain|set|map|flowtable|counter|quota|limit|ct|secmark|synproxy)\b.*\{$", body)
+        if opened:
+            stack.append(opened.group(1))
+            if opened.group(1) == "chain":
+                chains.append(("", []))
+            continue
+        if body == "}":
+            if stack:
+                stack.pop()
+            continue
+        if stack and stack[-1] == "chain" and chains:
+            hook = re.search(r"\bhook (\w+)", body)
+            if hook and body.startswith("type "):
+                chains[-1] = (hook.group(1), chains[-1][1])
+            chains[-1][1].append(line)
+    return chains
+
+
 def _nft_text_ssh_only_from(section: Section, admin: list[str], ports: set[int]) -> Finding:
-    """Heuristic on `nft list ruleset` text: an input-hook chain with policy drop, and every rule of it that
-    accepts the SSH port names a source (`ip saddr`, inline or through a set) inside the admin subnets.
-    Jumps are not followed: a rule that jumps elsewhere for SSH is reported as unproven."""
+    """Heuristic on `nft list ruleset` text: a chain on the input hook with policy drop, and every rule that
+    accepts the SSH port in an input or a regular chain (one an input chain may jump to) names a source
+    (`ip saddr`, inline or through a named set) inside the admin subnets. Jumps are not followed: a rule that
+    jumps elsewhere for the SSH port is reported as unproven. `nft -j` evidence is read exactly instead."""
     nets = [ipaddress.ip_network(a, strict=False) for a in admin]
-    lines, text = section.lines, section.text
-    hooks = [ln for ln in lines if re.search(r"hook input\b.*\bpolicy drop\b", ln.text)]
+    text = section.text
+    chains = _nft_chains(section.lines)
+    hooks = [ln for hook, body in chains if hook == "input" for ln in body
+             if re.search(r"\bhook input\b.*\bpolicy drop\b", ln.text)]
     if not hooks:
         return _fail(False, "no chain with `hook input … policy drop`", "no default-deny input chain")
+    lines = [ln for hook, body in chains if hook in ("input", "") for ln in body]
     port_re = "|".join(str(p) for p in sorted(ports)) + ("|ssh" if 22 in ports else "")
     bad: list[Line] = []
     good: list[Line] = []

@@ -194,6 +194,16 @@ def test_linux_non_compliant() -> None:
                                        "line 25: rouser prom auth")
 
 
+def test_linux_snmp_needs_udp_sockets_listed() -> None:
+    text = (DATA / "linux_good.cfg").read_text(encoding="utf-8").replace("### ss -ltun", "### ss -ltn")
+    text = "\n".join(ln for ln in text.splitlines() if not ln.startswith("udp"))
+    r = {x.id: x for x in audit_device(CATALOGUE, Device("gw", "linux", 3, ADMIN),
+                                       parse_config("linux", text.encode(), "gw.cfg"), TODAY)}
+    assert r["PS-WAN-06"].status == "fail"
+    assert r["PS-WAN-06"].evidence == "ss -ltn: no UDP sockets listed, and no snmpd.conf section"
+    assert r["PS-WAN-01"].status == "pass"  # telnet is TCP: -ltn is enough
+
+
 def test_linux_nft_json_is_read_as_the_servers_audit_reads_it() -> None:
     ruleset = ('{"nftables": [{"chain": {"family": "inet", "table": "f", "name": "input", "type": "filter", '
                '"hook": "input", "prio": 0, "policy": "drop"}}, {"rule": {"family": "inet", "table": "f", '

@@ -551,7 +551,11 @@ def linux_snmp_v3_only(ev: LinuxEvidence) -> Finding:
     ss = _need(ev, "ss", "ss -ltun")
     if isinstance(ss, Finding):
         return ss
-    agent = [ln for proto, port, ln in _listeners(ss) if port == 161]
+    title = ss.header.text[4:]
+    if not re.search(r"\s-[a-zA-Z]*u|--udp", title) and not any(p == "udp" for p, _, _ in _listeners(ss)):
+        return _fail(None, f"{title}: no UDP sockets listed, and no snmpd.conf section",
+                     "no evidence: the SNMP agent listens on UDP 161; collect `ss -ltun`")
+    agent = [ln for proto, port, ln in _listeners(ss) if proto == "udp" and port == 161]
     if agent:
         return _fail("listening", agent, "something listens on port 161 but the evidence has no snmpd.conf")
     return _ok("off", f"no snmpd.conf section and nothing listens on port 161 ({ss.header.text[4:]})")

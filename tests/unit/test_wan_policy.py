@@ -79,6 +79,7 @@ def test_ios_non_compliant_fails_every_control_with_its_evidence() -> None:
         "line 24: password 7 <secret:hmac:abcdef01>; line 28: password <secret:hmac:abcdef02>")
     assert "username backup" not in r["PS-WAN-07"].evidence  # `secret 5`: hashed, whatever the token
     assert "default account name: cisco" in r["PS-WAN-07"].reason
+    assert r["PS-WAN-07"].actual == {"enable_password": True, "username_password": ["cisco"], "line_passwords": 2}
     assert (r["PS-WAN-08"].actual, r["PS-WAN-08"].evidence) == ("on", "line 16: ip http server")
 
 
@@ -143,6 +144,17 @@ def test_routeros_non_compliant_fails_with_its_evidence() -> None:
     assert r["PS-WAN-07"].evidence == "line 21: /user set [ find name=admin ] group=full"
     assert r["PS-WAN-07"].reason == "the default account admin is present and enabled"
     assert r["PS-WAN-08"].evidence == "no /ip service line disables www (RouterOS's default: on)"
+
+
+def test_routeros_service_address_outside_the_admin_subnets_fails() -> None:
+    text = (DATA / "routeros_good.cfg").read_text(encoding="utf-8").replace(
+        "set winbox address=10.48.0.0/27", "set winbox address=10.48.0.0/27,0.0.0.0/0")
+    parsed = parse_config("routeros", text.encode(), "gw.cfg")
+    r = {x.id: x for x in audit_device(CATALOGUE, Device("gw", "routeros", 3, ADMIN), parsed, TODAY)}
+    assert r["PS-WAN-03"].status == "fail"
+    assert r["PS-WAN-03"].reason == ("address= reaches outside the admin subnets 10.48.0.0/27: "
+                                     "winbox (10.48.0.0/27,0.0.0.0/0)")
+    assert "line 17: /ip service set winbox address=10.48.0.0/27,0.0.0.0/0" in r["PS-WAN-03"].evidence
 
 
 def test_routeros_defaults_when_the_export_says_nothing() -> None:

@@ -26,7 +26,7 @@ from provsec.audit import nftables
 from provsec.audit.evaluate import STATUSES, ControlException, Result
 from provsec.controls import WAN_CHECK_TYPES, Catalogue, Control, load_catalogue
 from provsec.errors import InputError
-from provsec.wan.parse_ios import IosConfig, parse_ios
+from provsec.wan.parse_ios import Block, IosConfig, parse_ios
 from provsec.wan.parse_linux import LinuxEvidence, Section, parse_linux
 from provsec.wan.parse_routeros import Command, RouterOsExport, parse_routeros
 from provsec.wan.parse_text import Line, decode, evidence
@@ -67,10 +67,18 @@ def _fail(actual: object, lines: list[Line] | str, reason: str) -> Finding:
     return Finding("fail", actual, lines if isinstance(lines, str) else evidence(lines), reason)
 
 
+def _inside(item: str, nets: list[nftables.Network]) -> bool:
+    try:
+        net = ipaddress.ip_network(item, strict=False)
+    except ValueError:
+        return False
+    return any(net.version == n.version and net.subnet_of(n) for n in nets)  # type: ignore[arg-type]
+
+
 # --- Cisco IOS -----------------------------------------------------------------------------------
 
 
-def _ios_vty(cfg: IosConfig) -> list[Any]:
+def _ios_vty(cfg: IosConfig) -> list[Block]:
     return cfg.blocks_of(r"line vty\b")
 
 
@@ -149,7 +157,7 @@ def ios_remote_syslog(cfg: IosConfig) -> Finding:
     if off:
         return _fail([], off + hosts, "logging is switched off (`no logging on`)")
     if hosts:
-        return _ok([h.text.split()[-1] if "host" not in h.text else h.text.split()[2] for h in hosts], hosts)
+        return _ok([re.sub(r"^logging (host )?", "", h.text.strip()).split()[0] for h in hosts], hosts)
     return _fail([], "no line matches `logging host`", "no remote syslog server configured")
 
 
@@ -198,7 +206,10 @@ def ios_no_default_credentials(cfg: IosConfig) -> Finding:
         why.append("a line password (clear or type 7, reversible): use `login local` with `username … secret`")
     if bad:
         bad.sort(key=lambda ln: ln.number)
-        return _fail([ln.text.strip().split(maxsplit=1)[0] for ln in bad], bad, "; ".join(why))
+        actual = {"enable_password": bool(enable_password),
+                  "username_password": sorted({ln.text.split()[1] for ln in user_passwords}),
+                  "line_passwords": len(line_passwords)}
+        return _fail(actual, bad, "; ".join(why))
     secrets = cfg.top(r"(enable secret|username \S+ .*\bsecret)\b")
     return _ok("hashed secrets only", secrets or "no password line",
                "" if secrets else "no enable secret or local user: no password stored")
@@ -279,14 +290,23 @@ def ros_ssh_v2_only(exp: RouterOsExport) -> Finding:
     return _ok("2", f"{note}; {evidence(lines)}" if lines else note)
 
 
-def ros_management_acl(exp: RouterOsExport) -> Finding:
+def ros_management_acl(exp: RouterOsExport, admin: tuple[str, ...] = ()) -> Finding:
+    """Every enabled service has `address=`; with the inventory's admin subnets, every address lies inside them."""
     services = _ros_services(exp)
     shown = sorted({ln for s in services.values() for ln in s.lines}, key=lambda ln: ln.number)
     actual = {name: (s.address or "any") for name, s in services.items() if s.enabled}
     open_ = [name for name, s in services.items() if s.enabled and not s.address]
+    nets = [ipaddress.ip_network(a, strict=False) for a in admin]
+    wide = [f"{name} ({s.address})" for name, s in services.items() if s.enabled and s.address and nets
+            and not all(_inside(a, nets) for a in s.address.split(",") if a)]
+    why = []
     if open_:
+        why.append(f"service{'s' if len(open_) > 1 else ''} on without `address=`: {', '.join(open_)}")
+    if wide:
+        why.append(f"address= reaches outside the admin subnets {', '.join(admin)}: {', '.join(wide)}")
+    if why:
         return _fail(actual, shown or "no line in /ip service (RouterOS's default: services on, from any address)",
-                     f"service{'s' if len(open_) > 1 else ''} on without `address=`: {', '.join(open_)}")
+                     "; ".join(why))
     return _ok(actual, shown, "" if actual else "every management service is off")
 
 
@@ -422,14 +442,6 @@ def linux_ssh_v2_only(ev: LinuxEvidence) -> Finding:
     ports = [ln for ln in sshd.lines if ln.text.startswith("port ")]
     return _ok("2", "OpenSSH (sshd -T) implements protocol 2 only (protocol 1 removed in 7.4)"
                + (f"; {evidence(ports)}" if ports else ""))
-
-
-def _inside(item: str, nets: list[nftables.Network]) -> bool:
-    try:
-        net = ipaddress.ip_network(item, strict=False)
-    except ValueError:
-        return False
-    return any(net.version == n.version and net.subnet_of(n) for n in nets)  # type: ignore[arg-type]
 
 
 def _nft_chains(lines: tuple[Line, ...]) -> list[tuple[str, list[Line]]]:
@@ -588,7 +600,8 @@ RULES: dict[str, dict[str, tuple[str, RuleFn]]] = {
     },
     "management_acl": {
         "cisco_ios": ("every line vty: access-class ACL in, ACL defined", lambda c, d: ios_management_acl(c)),
-        "routeros": ("every enabled /ip service has address=", lambda c, d: ros_management_acl(c)),
+        "routeros": ("every enabled /ip service has address= inside the admin subnets",
+                     lambda c, d: ros_management_acl(c, d.admin_subnets)),
         "linux": ("nft: input policy drop, SSH accepted only from the admin subnets",
                   lambda c, d: linux_management_acl(c, d.admin_subnets)),
     },

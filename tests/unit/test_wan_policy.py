@@ -83,6 +83,40 @@ def test_ios_non_compliant_fails_every_control_with_its_evidence() -> None:
     assert (r["PS-WAN-08"].actual, r["PS-WAN-08"].evidence) == ("on", "line 16: ip http server")
 
 
+@pytest.mark.parametrize(
+    ("entries", "status"),
+    [
+        (" permit 10.48.0.5 0.0.0.0\n permit host 10.48.0.6\n permit 10.48.0.7\n", "pass"),
+        (" 10 permit tcp 10.48.0.0 0.0.0.31 any eq 22\n 20 deny ip any any log\n", "pass"),
+        (" permit any\n", "fail"),
+        (" 10 permit host 192.0.2.1\n", "fail"),
+        (" permit 10.48.0.0 0.0.255.0\n", "fail"),  # a wildcard that is not one network
+        (" permit 10.48.0.0 0.0.1.255\n", "fail"),  # /23: wider than the admin /27
+    ],
+)
+def test_ios_access_list_permits_only_admin_subnets(entries: str, status: str) -> None:
+    text = (DATA / "ios_good.cfg").read_text(encoding="utf-8").replace(
+        "ip access-list standard MGMT-ADMIN\n permit 10.48.0.0 0.0.0.31\n deny   any log\n",
+        f"ip access-list {'extended' if 'tcp' in entries else 'standard'} MGMT-ADMIN\n{entries}")
+    r = {x.id: x for x in audit_device(CATALOGUE, Device("gw", "cisco_ios", 3, ADMIN),
+                                       parse_config("cisco_ios", text.encode(), "x.cfg"), TODAY)}
+    assert r["PS-WAN-03"].status == status
+    if status == "fail":
+        assert r["PS-WAN-03"].reason.startswith(
+            "line vty 0 4: MGMT-ADMIN permits sources outside the admin subnets 10.48.0.0/27")
+        assert entries.splitlines()[0].strip() in r["PS-WAN-03"].evidence
+
+
+def test_ios_numbered_access_list() -> None:
+    text = (DATA / "ios_good.cfg").read_text(encoding="utf-8").replace("MGMT-ADMIN", "10").replace(
+        "ip access-list standard 10\n permit 10.48.0.0 0.0.0.31\n deny   any log\n",
+        "access-list 10 permit 10.48.0.0 0.0.0.31\naccess-list 10 permit any\n")
+    r = {x.id: x for x in audit_device(CATALOGUE, Device("gw", "cisco_ios", 3, ADMIN),
+                                       parse_config("cisco_ios", text.encode(), "x.cfg"), TODAY)}
+    assert r["PS-WAN-03"].status == "fail"
+    assert "line 38: access-list 10 permit any" in r["PS-WAN-03"].evidence
+
+
 def test_ios_username_without_password_fails() -> None:
     text = (DATA / "ios_good.cfg").read_text(encoding="utf-8").replace(
         "username netadmin privilege 15 secret 9 <secret:hmac:91b3f7c2>", "username admin privilege 15 nopassword")

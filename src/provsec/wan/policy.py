@@ -116,10 +116,51 @@ def ios_ssh_v2_only(cfg: IosConfig) -> Finding:
                  "without `ip ssh version 2` IOS accepts SSH 1 and 2 (1.99)")
 
 
-def ios_management_acl(cfg: IosConfig) -> Finding:
+_DOTTED = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+
+
+def _ios_source(words: list[str]) -> str:
+    """The source of an ACL entry (its words after permit/deny [protocol]) as a prefix; "" when it is not one
+    network: any, a wildcard that is not contiguous low bits, an object-group."""
+    if words[:1] == ["host"] and len(words) > 1:
+        return f"{words[1]}/32"
+    wildcard = words[1] if len(words) > 1 and _DOTTED.fullmatch(words[1]) else "0.0.0.0"  # noqa: S104 - one host
+    try:
+        address, bits = ipaddress.IPv4Address(words[0] if words else ""), int(ipaddress.IPv4Address(wildcard))
+    except ValueError:
+        return ""
+    if bits & (bits + 1):
+        return ""
+    return str(ipaddress.ip_network(f"{address}/{32 - bits.bit_length()}", strict=False))
+
+
+def _ios_acl_outside(entries: list[Line], nets: list[nftables.Network]) -> list[Line]:
+    """The permit entries of an access list whose source is not inside the admin subnets."""
+    outside = []
+    for line in entries:
+        words = line.text.split()
+        if words and words[0].isdigit():
+            words = words[1:]  # a sequence number
+        if words[:1] == ["access-list"]:
+            words = words[2:]  # numbered: access-list N permit …
+        if words[:1] != ["permit"]:
+            continue
+        rest = words[1:]
+        if rest and not re.match(r"[0-9.]+$|any$|host$", rest[0]):
+            rest = rest[1:]  # extended: the protocol comes first
+        source = _ios_source(rest)
+        if not source or not _inside(source, nets):
+            outside.append(line)
+    return outside
+
+
+def ios_management_acl(cfg: IosConfig, admin: tuple[str, ...] = ()) -> Finding:
+    """Every vty line has `access-class ACL in`, ACL is defined, and (with the inventory's admin subnets) every
+    permit entry of it has a source inside them."""
     vtys = _ios_vty(cfg)
     if not vtys:
         return _fail({}, "no line matches `line vty`", "no vty lines: cannot show an access-class on them")
+    nets = [ipaddress.ip_network(a, strict=False) for a in admin]
     shown: list[Line] = []
     actual: dict[str, str | None] = {}
     bad: list[str] = []
@@ -134,11 +175,17 @@ def ios_management_acl(cfg: IosConfig) -> Finding:
         acl = classes[-1].text.split()[1]
         actual[name] = acl
         shown.append(classes[-1])
-        defined = cfg.top(rf"(ip access-list (standard|extended) {re.escape(acl)}|access-list {re.escape(acl)}) ?")
-        if defined:
-            shown.extend(ln for ln in defined[:1] if ln not in shown)
-        else:
+        named = cfg.blocks_of(rf"ip access-list (standard|extended) {re.escape(acl)}$")
+        numbered = cfg.top(rf"access-list {re.escape(acl)} ")
+        if not named and not numbered:
             bad.append(f"{name}: access-class {acl} names no access list (IOS then lets every address in)")
+            continue
+        entries = list(named[0].lines) if named else numbered
+        definition = named[0].header if named else numbered[0]
+        outside = _ios_acl_outside(entries, nets) if nets else []
+        shown.extend(ln for ln in [definition, *outside] if ln not in shown)
+        if outside:
+            bad.append(f"{name}: {acl} permits sources outside the admin subnets {', '.join(admin)}")
     shown.sort(key=lambda ln: ln.number)
     return _fail(actual, shown, "; ".join(bad)) if bad else _ok(actual, shown)
 
@@ -599,7 +646,8 @@ RULES: dict[str, dict[str, tuple[str, RuleFn]]] = {
         "linux": ("OpenSSH (protocol 2 only)", lambda c, d: linux_ssh_v2_only(c)),
     },
     "management_acl": {
-        "cisco_ios": ("every line vty: access-class ACL in, ACL defined", lambda c, d: ios_management_acl(c)),
+        "cisco_ios": ("every line vty: access-class ACL in, ACL defined, permitting only the admin subnets",
+                      lambda c, d: ios_management_acl(c, d.admin_subnets)),
         "routeros": ("every enabled /ip service has address= inside the admin subnets",
                      lambda c, d: ros_management_acl(c, d.admin_subnets)),
         "linux": ("nft: input policy drop, SSH accepted only from the admin subnets",

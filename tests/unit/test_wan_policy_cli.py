@@ -173,3 +173,17 @@ def test_bad_profile_variable(site: tuple[Path, Path]) -> None:
     (inv / "host_vars" / "gw3.yml").write_text("provsec_wan_profile: mikrotik\n", encoding="utf-8")
     with pytest.raises(InputError, match=re.escape("gw3.yml: provsec_wan_profile: 'mikrotik' is not one of")):
         audit_cli.run_audit(inv, configs, REPO / "playbooks/controls/wan")
+
+
+def test_host_variables_follow_ansible_precedence(site: tuple[Path, Path]) -> None:
+    from provsec.wan.parse_hostvars import host_vars
+
+    inv, _ = site
+    (inv / "group_vars" / "wan_edge.yml").write_text("provsec_wan_profile: routeros\n", encoding="utf-8")
+    (inv / "group_vars" / "all" / "vault.yml").write_text("provsec_wan_profile: linux\n", encoding="utf-8")
+    assert host_vars(inv, "gw1", ("wan_edge",))["provsec_wan_profile"] == (
+        "routeros", str(inv / "group_vars" / "wan_edge.yml"))  # a group's file; vault*.yml is not read
+    assert host_vars(inv, "gw2", ("wan_edge",))["provsec_wan_profile"][0] == "cisco_ios"  # hosts.yml over groups
+    (inv / "host_vars" / "gw2").mkdir()
+    (inv / "host_vars" / "gw2" / "wan.yml").write_text("provsec_wan_profile: linux\n", encoding="utf-8")
+    assert host_vars(inv, "gw2", ("wan_edge",))["provsec_wan_profile"][0] == "linux"  # host_vars over hosts.yml

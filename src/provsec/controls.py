@@ -32,6 +32,7 @@ OPS = VALUE_OPS + FLAG_OPS
 
 SERVICE_STATES = ("active", "inactive", "enabled", "disabled", "absent")
 NFT_KINDS = ("input_policy_drop", "ssh_only_from")
+RULE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,13 @@ CHECK_TYPES: dict[str, CheckType] = {
     "chrony": CheckType(("op",), (), ("present", "ge")),
     "auditd_rules": CheckType(("key", "op"), (), FLAG_OPS, r"^[A-Za-z0-9_-]+$"),
 }
+# The WAN catalogue (playbooks/controls/wan/, provsec.wan.policy) judges devices' stored configuration, not a
+# server's live state: its own vocabulary, so that neither catalogue loads the other's checks by mistake.
+WAN_CHECK_TYPES: dict[str, CheckType] = {
+    "router": CheckType(("rule",), (), ()),
+}
+# Check types that state what must hold themselves: their level value is `true` (or null).
+FLAG_TYPES = ("file", "package_absent", "nft", "router")
 
 ID_RE = re.compile(r"^PS-[A-Z0-9]+-[0-9]{2}$")
 CONCERN_RE = re.compile(r"^[a-z][a-z0-9]*$")
@@ -92,6 +100,7 @@ class Check:
     regex: str | None = None
     names: tuple[str, ...] = ()
     kind: str | None = None
+    rule: str | None = None
     mode_max: str | None = None
     owner: str | None = None
     group: str | None = None
@@ -240,8 +249,10 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_catalogue(directory: str | Path) -> Catalogue:
-    """Read and check every `*.yml` in `directory`; raise InputError listing every problem."""
+def load_catalogue(directory: str | Path, check_types: Mapping[str, CheckType] = CHECK_TYPES) -> Catalogue:
+    """Read and check every `*.yml` in `directory`; raise InputError listing every problem.
+
+    `check_types` is the vocabulary of checks: the servers' (CHECK_TYPES) or the WAN devices' (WAN_CHECK_TYPES)."""
     path = Path(directory)
     if not path.is_dir():
         raise InputError(f"{path}: control catalogue directory not found")
@@ -252,7 +263,7 @@ def load_catalogue(directory: str | Path) -> Catalogue:
     controls: list[Control] = []
     first_seen: dict[str, Path] = {}
     for file in files:
-        for control in _load_file(file, problems):
+        for control in _load_file(file, problems, check_types):
             if control.id in first_seen:
                 problems.append(
                     f"{file}: {control.id}: id: duplicate id (first given in {first_seen[control.id]})"
@@ -269,7 +280,7 @@ def load_catalogue(directory: str | Path) -> Catalogue:
     return Catalogue(path, tuple(controls))
 
 
-def _load_file(file: Path, problems: list[str]) -> list[Control]:
+def _load_file(file: Path, problems: list[str], check_types: Mapping[str, CheckType]) -> list[Control]:
     try:
         doc = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (a SafeLoader)
     except (OSError, UnicodeDecodeError) as exc:
@@ -287,7 +298,7 @@ def _load_file(file: Path, problems: list[str]) -> list[Control]:
         return []
     controls = []
     for index, raw in enumerate(doc["controls"]):
-        control = _Control(file, concern, index, raw, problems).build()
+        control = _Control(file, concern, index, raw, problems, check_types=check_types).build()
         if control is not None:
             controls.append(control)
     return controls
@@ -296,8 +307,10 @@ def _load_file(file: Path, problems: list[str]) -> list[Control]:
 class _Control:
     """Checks one control entry, appending `FILE: ID: KEY: problem` lines to `problems`."""
 
-    def __init__(self, file: Path, concern: str, index: int, raw: object, problems: list[str]) -> None:
+    def __init__(self, file: Path, concern: str, index: int, raw: object, problems: list[str], *,
+                 check_types: Mapping[str, CheckType] = CHECK_TYPES) -> None:
         self.file, self.concern, self.raw, self.problems = file, concern, raw, problems
+        self.check_types = check_types
         self.where = f"controls[{index}]"
         self.ok = True
 
@@ -392,14 +405,14 @@ class _Control:
 
     def _check(self, value: object) -> Check | None:
         if not isinstance(value, dict) or "type" not in value:
-            self.problem("check", "must be a mapping with `type:` (one of: " + ", ".join(CHECK_TYPES) + ")")
+            self.problem("check", "must be a mapping with `type:` (one of: " + ", ".join(self.check_types) + ")")
             return None
         kind = value["type"]
-        spec = CHECK_TYPES.get(kind) if isinstance(kind, str) else None
+        spec = self.check_types.get(kind) if isinstance(kind, str) else None
         if spec is None:
-            close = difflib.get_close_matches(str(kind), list(CHECK_TYPES), n=1)
+            close = difflib.get_close_matches(str(kind), list(self.check_types), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            self.problem("check.type", f"unknown check type {kind!r}{hint}; types: {', '.join(CHECK_TYPES)}")
+            self.problem("check.type", f"unknown check type {kind!r}{hint}; types: {', '.join(self.check_types)}")
             return None
         allowed = {"type", *spec.required, *spec.optional}
         for key in value:
@@ -455,6 +468,10 @@ class _Control:
                 what = "a package name or a list of them" if kind == "package_absent" else "one unit name"
                 self.problem("check.name", f"{value['name']!r} must be {what}")
             fields["names"] = tuple(str(n) for n in names)
+        if "rule" in value:
+            if not isinstance(value["rule"], str) or not RULE_RE.match(value["rule"]):
+                self.problem("check.rule", f"{value['rule']!r} is not a rule name (lower case, digits, _)")
+            fields["rule"] = value["rule"]
         if "kind" in value:
             if value["kind"] not in NFT_KINDS:
                 self.problem("check.kind", f"{value['kind']!r} is not an nft check; kinds: {', '.join(NFT_KINDS)}")
@@ -487,7 +504,7 @@ def _value_problem(check: Check, value: object) -> str:  # noqa: PLR0911 - one a
     """Why `value` cannot be a level value of `check`; "" when it can."""
     scalar = (str, int, float)
     op = check.op
-    if (not check.op and check.type in ("file", "package_absent", "nft")) or op in FLAG_OPS:
+    if (not check.op and check.type in FLAG_TYPES) or op in FLAG_OPS:
         return "" if value is True else "this check states what must hold itself: the value is true (or null)"
     if check.type == "service":
         states = value if isinstance(value, list) else [value]

@@ -4,6 +4,7 @@ malformed entry is refused with a message naming the file, the control and the k
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -202,3 +203,29 @@ def test_ansible_filter() -> None:
         provsec_control("PS-SSH-4", 3)
     with pytest.raises(AnsibleFilterError, match="not an integer from 1 to 5"):
         provsec_control("PS-SSH-04", "high")
+
+
+def test_wan_catalogue_is_separate_from_the_servers() -> None:
+    from provsec.controls import WAN_CHECK_TYPES
+
+    wan = load_catalogue(CATALOGUE / "wan", WAN_CHECK_TYPES)
+    assert {c.concern for c in wan.controls} == {"wan"}
+    assert all(c.check.type == "router" and c.check.rule for c in wan.controls)
+    assert wan.value("PS-WAN-01", 3) is True
+    assert not any(c.concern == "wan" for c in load_catalogue(CATALOGUE).controls)  # subdirectory not read
+    with pytest.raises(InputError, match=re.escape("PS-WAN-01: check.type: unknown check type 'router'")):
+        load_catalogue(CATALOGUE / "wan")  # the servers' vocabulary refuses router checks
+
+
+def test_wan_check_needs_a_rule_name(tmp_path: Path) -> None:
+    from provsec.controls import WAN_CHECK_TYPES
+
+    text = GOOD.replace("PS-SSH-01", "PS-WAN-01").replace("concern: ssh", "concern: wan").replace(
+        '{2: "no", 3: "no"}', "{2: true, 3: true}")
+    (tmp_path / "wan.yml").write_text(text.replace("{type: sshd, key: permitrootlogin, op: eq}",
+                                                   "{type: router, rule: No-Telnet}"), encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape("check.rule: 'No-Telnet' is not a rule name")):
+        load_catalogue(tmp_path, WAN_CHECK_TYPES)
+    (tmp_path / "wan.yml").write_text(text.replace("{type: sshd, key: permitrootlogin, op: eq}",
+                                                   "{type: router, rule: no_telnet}"), encoding="utf-8")
+    assert load_catalogue(tmp_path, WAN_CHECK_TYPES).get("PS-WAN-01").check.rule == "no_telnet"

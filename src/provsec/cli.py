@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     from provsec.notify import incident_cli
     from provsec.reports import cli as report_cli
     from provsec.scan import cli as scan_cli
+    from provsec.wan import cli as wan_cli
 
     parser = argparse.ArgumentParser(
         prog="provsec",
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     notify_cli.register(sub)
     report_cli.register(sub)
     scan_cli.register(sub)
+    wan_cli.register(sub)
     return parser
 
 

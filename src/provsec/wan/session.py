@@ -143,7 +143,8 @@ def _connect(endpoint: Endpoint, creds: Credentials, limits: Limits) -> paramiko
                           f"{endpoint.user!r}") from None
     except (paramiko.SSHException, EOFError, OSError) as exc:
         transport.close()
-        raise DeviceError(f"{where}: SSH failed ({exc or type(exc).__name__})") from None
+        reason = str(exc) or f"{type(exc).__name__}: the device closed the connection"
+        raise DeviceError(f"{where}: SSH failed ({reason})") from None
     return transport
 
 
@@ -158,10 +159,16 @@ def fetch(endpoint: Endpoint, profile: Profile, creds: Credentials, limits: Limi
             return [(cmd, _exec(transport, endpoint.name, cmd, limits)) for cmd in profile.commands]
         return _shell(transport, endpoint.name, profile, limits)
     except (paramiko.SSHException, EOFError, OSError) as exc:
-        raise DeviceError(f"{endpoint.name}: SSH session failed ({exc or type(exc).__name__}); nothing "
-                          "stored") from None
+        reason = str(exc) or f"{type(exc).__name__}: the device closed the connection"
+        raise DeviceError(f"{endpoint.name}: SSH session failed ({reason}); nothing stored") from None
     finally:
         transport.close()
+
+
+def _close(chan: paramiko.Channel) -> None:
+    """Close a channel whose work is done: a device that already hung up (after `exit`) is no error."""
+    with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+        chan.close()
 
 
 def _clean(text: str) -> str:
@@ -198,7 +205,7 @@ def _exec(transport: paramiko.Transport, device: str, command: str, limits: Limi
                 time.sleep(0.005)
         status = chan.recv_exit_status()
     finally:
-        chan.close()
+        _close(chan)
     if status != 0:
         tail = " | ".join(_decode(bytes(err or out)).strip().splitlines()[-3:]) or "no output"
         hint = ""
@@ -268,8 +275,8 @@ def _shell(transport: paramiko.Transport, device: str, profile: Profile, limits:
         for command in profile.setup:
             shell.run(command)
         outputs = [(command, shell.run(command)) for command in profile.commands]
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
             chan.sendall(b"exit\n")
         return outputs
     finally:
-        chan.close()
+        _close(chan)

@@ -85,6 +85,13 @@ def test_routeros_volatile_header_and_quoted_secret() -> None:
     assert cleaned == f"/user\nadd name=ops password={devices.fingerprint(key, quoted)} group=full\n"
 
 
+def test_static_set_elements_are_configuration_and_kept() -> None:
+    ruleset = ("table inet filter {\n\tset admins {\n\t\ttype ipv4_addr\n\t\telements = { 10.48.0.5,\n"
+               "\t\t\t     10.48.0.6 }\n\t}\n}")
+    cleaned = devices.clean(devices.LINUX, [("sudo -n nft list ruleset", ruleset)], secrets.token_bytes(32))
+    assert "elements = { 10.48.0.5,\n\t\t\t     10.48.0.6 }" in cleaned
+
+
 # --- change windows -------------------------------------------------------------------------------------------
 
 

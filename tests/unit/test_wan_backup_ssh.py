@@ -256,6 +256,10 @@ def test_linux_exec_counters_and_expiry_normalised_no_commit_twice(tmp_path: Pat
     text = store.file("gw").read_text(encoding="utf-8")
     assert "counter packets 0 bytes 0 accept" in text
     assert "expires" not in text and "linkdown" not in text
+    assert "elements" not in text  # of the dynamic set, which the ruleset fills itself
+    assert "\t\tflags dynamic,timeout\n\t}\n" in text  # its declaration stays
+    assert "table inet f2b-table { }  # fail2ban's bans: run-time state, not stored\n" in text
+    assert "f2b-chain" not in text
     assert "### sudo -n nft list ruleset\ntable inet filter {" in text
     assert "net.ipv4.ip_forward = 1" in text
 

@@ -73,6 +73,7 @@ class Profile:
     normalise: tuple[tuple[re.Pattern[str], str], ...] = ()  # substitutions on every line
     secrets: tuple[re.Pattern[str], ...] = ()  # group "value" is replaced by its fingerprint
     check: Callable[[str, str], str | None] = field(default=lambda _command, _text: None)  # why output is bad
+    stable: Callable[[str, str], str] = field(default=lambda _command, text: text)  # drops runtime state
 
 
 def _ios_check(command: str, text: str) -> str | None:
@@ -166,6 +167,50 @@ ROUTEROS = Profile(
     check=_routeros_check,
 )
 
+# Tables that a daemon fills at run time: fail2ban's nftables actions ban addresses in `f2b-table`.
+RUNTIME_TABLES = ("f2b-table",)
+_TABLE = re.compile(r"^table (\S+) (\S+) \{\s*$")
+_SET = re.compile(r"^(\s+)(?:set|map) \S+ \{\s*$")
+
+
+def _nft_stable(command: str, text: str) -> str:
+    """`nft list ruleset` without runtime state: a fail2ban table becomes one line, and the elements of sets
+    that the ruleset itself fills (flags dynamic or timeout) are dropped; their declarations stay."""
+    if not command.endswith("nft list ruleset"):
+        return text
+    lines, out, i = text.splitlines(), [], 0
+    while i < len(lines):
+        line = lines[i]
+        table = _TABLE.match(line)
+        if table and table.group(2) in RUNTIME_TABLES:
+            out.append(f"table {table.group(1)} {table.group(2)} {{ }}  # fail2ban's bans: run-time state, not stored")
+            while i < len(lines) and lines[i] != "}":
+                i += 1
+            i += 1
+            continue
+        block = _SET.match(line)
+        if block:
+            end = lines.index(f"{block.group(1)}}}", i) if f"{block.group(1)}}}" in lines[i:] else len(lines) - 1
+            body = lines[i:end + 1]
+            if any(re.match(r"\s*(flags .*\b(dynamic|timeout)\b|timeout )", b) for b in body):
+                kept, inside = [], False
+                for b in body:
+                    if re.match(r"\s*elements = \{", b):
+                        inside = not b.rstrip().endswith("}")
+                        continue
+                    if inside:
+                        inside = not b.rstrip().endswith("}")
+                        continue
+                    kept.append(b)
+                body = kept
+            out += body
+            i = end + 1
+            continue
+        out.append(line)
+        i += 1
+    return "\n".join(out)
+
+
 LINUX = Profile(
     name="linux",
     mode="exec",
@@ -181,6 +226,7 @@ LINUX = Profile(
         (re.compile(r" expires \d+(?:\.\d+)?(?:ms|sec|s|m|h|d)\w*"), ""),  # nft set elements, RA/DHCP routes
         (re.compile(r" linkdown\b"), ""),  # link state, not configuration
     ),
+    stable=_nft_stable,
 )
 
 PROFILES = {p.name: p for p in (LINUX, CISCO_IOS, ROUTEROS)}
@@ -240,7 +286,7 @@ def clean(prof: Profile, outputs: list[tuple[str, str]], key: bytes) -> str:
     parts = []
     for command, output in outputs:
         lines = []
-        for raw in output.splitlines():
+        for raw in prof.stable(command, output).splitlines():
             if any(v.search(raw) for v in prof.volatile):
                 continue
             line = raw

@@ -293,6 +293,20 @@ def test_wan_devices_read_from_the_inventory(tmp_path: Path) -> None:
         backup.wan_devices(inv, ["db1"])
 
 
+def test_wan_device_variables_host_vars_over_hosts_yml_over_group_vars(tmp_path: Path) -> None:
+    root = _inventory(tmp_path, 2222)
+    group = {"provsec_wan_user": "group-user", "provsec_wan_port": 2200,
+             "provsec_wan_change_windows": ["Sun 01:00-03:00"]}
+    (root / "group_vars" / "wan_edge" / "vars.yml").write_text(yaml.safe_dump(group), encoding="utf-8")
+    (root / "host_vars").mkdir()
+    (root / "host_vars" / "gw1.yml").write_text(yaml.safe_dump({"provsec_wan_user": "host-user"}), encoding="utf-8")
+    [gw1] = backup.wan_devices(load_inventory(root))
+    assert (gw1.user, gw1.port, [w.text for w in gw1.windows]) == ("host-user", 2222, ["Sun 01:00-03:00"])
+    (root / "host_vars" / "gw1.yml").write_text(yaml.safe_dump({"provsec_wan_profile": "junos"}), encoding="utf-8")
+    with pytest.raises(InputError, match="gw1: provsec_wan_profile 'junos': must be one of linux, cisco_ios, routeros"):
+        backup.wan_devices(load_inventory(root))
+
+
 @pytest.fixture
 def loopback_route(monkeypatch: pytest.MonkeyPatch) -> None:
     """The test's route to the WAN: connections to gw1's address reach the replay server on 127.0.0.1."""

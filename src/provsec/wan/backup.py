@@ -54,7 +54,7 @@ class DeviceResult:
 
 def _yaml_vars(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    files = [path.with_suffix(s) for s in (".yml", ".yaml") if path.with_suffix(s).is_file()]
+    files = [f for f in (path.parent / f"{path.name}.yml", path.parent / f"{path.name}.yaml") if f.is_file()]
     if path.is_dir():
         files += sorted(p for p in path.rglob("*.y*ml") if not p.name.startswith("vault"))
     for f in files:

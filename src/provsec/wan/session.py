@@ -23,7 +23,6 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,6 +214,10 @@ def _exec(transport: paramiko.Transport, device: str, command: str, limits: Limi
     return _decode(bytes(out))
 
 
+def _last_line(text: str) -> str:
+    return text.rsplit("\n", 1)[-1]
+
+
 class _Shell:
     def __init__(self, chan: paramiko.Channel, device: str, profile: Profile, limits: Limits) -> None:
         self.chan, self.device, self.profile, self.limits = chan, device, profile, limits
@@ -225,7 +228,6 @@ class _Shell:
         received = 0
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         deadline = time.monotonic() + self.limits.command_timeout
-        last_line: Callable[[str], str] = lambda s: s.rsplit("\n", 1)[-1]  # noqa: E731
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -245,11 +247,11 @@ class _Shell:
                                   "stored")
             buf += _clean(decoder.decode(data))
             paging = self.profile.paging
-            if paging is not None and paging.search(last_line(buf)):
+            if paging is not None and paging.search(_last_line(buf)):
                 buf = paging.sub("", buf)
                 self.chan.sendall(b" ")
                 continue
-            if self.profile.prompt.match(last_line(buf)):
+            if self.profile.prompt.match(_last_line(buf)):
                 return _ERASE.sub("", buf.rsplit("\n", 1)[0] if "\n" in buf else "")
 
     def run(self, command: str) -> str:

@@ -293,6 +293,18 @@ def test_wan_devices_read_from_the_inventory(tmp_path: Path) -> None:
         backup.wan_devices(inv, ["db1"])
 
 
+def test_change_windows_file_overrides_the_inventory_and_names_devices(tmp_path: Path) -> None:
+    inv = load_inventory(_inventory(tmp_path, 2222))
+    path = tmp_path / "windows.yml"
+    path.write_text(yaml.safe_dump({"windows": ["Sun 01:00-03:00"], "devices": {"gw1": ["Wed 20:00-22:00"]}}),
+                    encoding="utf-8")
+    [gw1] = backup.wan_devices(inv, window_file=windows.load_file(path))
+    assert [w.text for w in gw1.windows] == ["Wed 20:00-22:00"]
+    path.write_text(yaml.safe_dump({"devices": {"gw7": ["Wed 20:00-22:00"]}}), encoding="utf-8")
+    with pytest.raises(InputError, match=r"--change-windows: devices\.gw7: not a host of the role group wan_edge"):
+        backup.wan_devices(inv, window_file=windows.load_file(path))
+
+
 def test_wan_device_variables_host_vars_over_hosts_yml_over_group_vars(tmp_path: Path) -> None:
     root = _inventory(tmp_path, 2222)
     group = {"provsec_wan_user": "group-user", "provsec_wan_port": 2200,

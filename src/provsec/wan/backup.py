@@ -90,6 +90,10 @@ def wan_devices(inventory: Inventory, names: Sequence[str] = (),
     layers = [_yaml_vars(root / "group_vars" / "all"), _yaml_vars(root / "group_vars" / GROUP)]
     entries = _host_entries(inventory)
     every, per_device = window_file if window_file is not None else (None, {})
+    strays = sorted(set(per_device) - {h.name for h in inventory.hosts if GROUP in h.groups})
+    if strays:
+        raise InputError(f"--change-windows: devices.{strays[0]}: not a host of the role group {GROUP} in "
+                         f"{inventory.path}")
     out = []
     for host in edges:
         merged: dict[str, Any] = {}

@@ -8,18 +8,27 @@ namespace and cross gw1's forward chain."""
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
+import shutil
 import subprocess
+import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from labfixture import LabHandle, recap
+from localnet import daemon, free_port
 from prometheus_client.parser import text_string_to_metric_families
 
-EDGE, BEHIND = "gw1", "agency1"
+EDGE, BEHIND, MON = "gw1", "agency1", "mon1"
 TEXTFILE = "/var/lib/prometheus/node-exporter/provsec_wan.prom"
+CONFIG_TEXTFILE = "/var/lib/prometheus/node-exporter/provsec_wan_config.prom"
+PROVSEC = "/opt/provsec/bin/provsec"
+RULES = Path(__file__).resolve().parents[2] / "exporters" / "rules" / "wan_config.yml"
 
 LISTENER = """
 import socket, sys, time
@@ -96,11 +105,12 @@ def table_digest(lab: LabHandle) -> str:
 def edge(lab: LabHandle) -> LabHandle:
     started = time.monotonic()
     lab.reset_waiting(EDGE)
-    first = lab.play_ok("wan.yml", [EDGE])
-    second = lab.play_ok("wan.yml", [EDGE])
-    print(f"\nwan.yml on {EDGE}: two runs in {(time.monotonic() - started) / 60:.1f} min")
-    assert first[EDGE]["changed"] > 0, first
-    assert second[EDGE]["changed"] == 0, "wan.yml is not idempotent: " + repr(second)
+    lab.reset_waiting(MON)
+    first = lab.play_ok("wan.yml", [EDGE, MON])
+    second = lab.play_ok("wan.yml", [EDGE, MON])
+    print(f"\nwan.yml on {EDGE} and {MON}: two runs in {(time.monotonic() - started) / 60:.1f} min")
+    assert first[EDGE]["changed"] > 0 and first[MON]["changed"] > 0, first
+    assert second[EDGE]["changed"] == 0 and second[MON]["changed"] == 0, "wan.yml is not idempotent: " + repr(second)
     return lab
 
 
@@ -118,9 +128,10 @@ def test_agency_reaches_the_portal_and_not_the_database(edge: LabHandle) -> None
 
 def test_ssh_to_the_edge_answers_the_admin_subnet_only(edge: LabHandle) -> None:
     assert edge.ssh(EDGE, "true").returncode == 0  # the control node is in the admin subnet
-    # agency1 (agency side) and mon1 (data centre, outside the admin subnet) get no answer on port 22
+    # agency1 (agency side) and db1 (data centre, outside the admin subnet) get no answer on port 22; the
+    # monitoring host does (role wan_backup's read-only account), and only with its key: no admin login from there
     assert connect(edge, BEHIND, "198.18.1.1", 22) in ("TimeoutError", "timeout")
-    assert connect(edge, "mon1", address(edge, EDGE), 22) in ("TimeoutError", "timeout")
+    assert connect(edge, "db1", address(edge, EDGE), 22) in ("TimeoutError", "timeout")
     # the admin still reaches the host behind the edge (its SSH is a declared port that crosses the WAN)
     assert edge.ssh(BEHIND, "true").returncode == 0
 
@@ -170,3 +181,95 @@ def test_a_ruleset_that_cuts_the_hosts_behind_is_rolled_back(edge: LabHandle) ->
     assert recap(res.stdout)[EDGE]["failed"] == 1
     assert table_digest(edge) == before
     assert edge.ssh(BEHIND, "true").returncode == 0
+
+
+def provsec_on_mon(lab: LabHandle, args: str) -> subprocess.CompletedProcess[str]:
+    return lab.root(MON, f"{PROVSEC} wan {args}")
+
+
+@contextmanager
+def serving(text: str) -> Iterator[int]:
+    """A loopback HTTP server answering every GET with text (a copy of mon1's textfile); yields its port."""
+    body = text.encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def firing(text: str, workdir: Path, alert: str, timeout: float = 60) -> dict[str, str]:
+    """Prometheus (Debian's) scraping text with exporters/rules/wan_config.yml: the labels of `alert` once firing."""
+    prometheus = shutil.which("prometheus")
+    assert prometheus, "prometheus not installed (scripts/bootstrap)"
+    port = free_port()
+    with serving(text) as source:
+        (workdir / "prometheus.yml").write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            f"rule_files: ['{RULES}']\n"
+            f"scrape_configs: [{{job_name: node, static_configs: [{{targets: ['127.0.0.1:{source}']}}]}}]\n")
+        with daemon([prometheus, f"--config.file={workdir / 'prometheus.yml'}",
+                     f"--storage.tsdb.path={workdir / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+                    f"http://127.0.0.1:{port}/-/ready", workdir / "prometheus.log", "Prometheus"):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/alerts", timeout=5) as resp:
+                    alerts = json.load(resp)["data"]["alerts"]
+                for a in alerts:
+                    if a["labels"]["alertname"] == alert and a["state"] == "firing":
+                        return dict(a["labels"])
+                time.sleep(0.5)
+    pytest.fail(f"{alert} did not fire within {timeout:.0f} s")
+
+
+def test_a_ruleset_change_is_caught_by_the_next_backup_as_a_diff_and_alerts(edge: LabHandle, tmp_path: Path) -> None:
+    history = provsec_on_mon(edge, f"history {EDGE} --json")
+    assert history.returncode == 0, history.stdout + history.stderr
+    versions = json.loads(history.stdout)
+    assert versions, "the play's first backup stored nothing"
+    # someone adds a rule by hand on the edge, outside any change window (the lab declares none: every change is)
+    assert edge.root(EDGE, "nft add table inet adhoc && nft add chain inet adhoc input "
+                           "'{ type filter hook input priority 10; policy accept; }' && "
+                           "nft add rule inet adhoc input tcp dport 2323 accept").returncode == 0
+    try:
+        res = edge.root(MON, f"systemctl start provsec-wan-backup.service && cat {CONFIG_TEXTFILE}")
+        assert res.returncode == 0, res.stdout + res.stderr
+        diff = provsec_on_mon(edge, f"diff {EDGE}")
+        assert "+table inet adhoc {" in diff.stdout, diff.stdout
+        assert "+\t\ttcp dport 2323 accept" in diff.stdout, diff.stdout
+        after = json.loads(provsec_on_mon(edge, f"history {EDGE} --json").stdout)
+        assert len(after) == len(versions) + 1
+        labels = firing(res.stdout, tmp_path, "ProvsecWanConfigChangedOutsideWindow")
+        assert labels["device"] == EDGE and labels["severity"] == "critical", labels
+        # a second backup without a change commits nothing
+        assert edge.root(MON, "systemctl start provsec-wan-backup.service").returncode == 0
+        assert len(json.loads(provsec_on_mon(edge, f"history {EDGE} --json").stdout)) == len(after)
+    finally:
+        edge.root(EDGE, "nft delete table inet adhoc")
+
+
+def test_the_stored_configuration_is_audited_against_the_wan_controls(edge: LabHandle, tmp_path: Path) -> None:
+    stored = edge.root(MON, f"cat /var/lib/provsec/wan/configs/{EDGE}.cfg")
+    assert stored.returncode == 0, stored.stderr
+    (tmp_path / f"{EDGE}.cfg").write_text(stored.stdout)
+    res = subprocess.run([str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "provsec"), "wan", "audit",
+                          "-i", str(edge.inventory_dir), "--config-dir", str(tmp_path), "--json"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode in (0, 1), res.stderr
+    results = {r["id"]: r for r in json.loads(res.stdout)["reports"][EDGE]["results"]}
+    print({cid: (r["status"], r["evidence"][:80]) for cid, r in results.items()})
+    assert results

@@ -15,7 +15,7 @@ Linux: `nft list ruleset` needs root; the backup account runs it through `sudo -
 missing sudoers rule fails at once with a clear error). The one sudoers line it needs, in
 /etc/sudoers.d/provsec-wan (mode 0440, checked with `visudo -cf`):
 
-    provsec-wan ALL=(root) NOPASSWD: /usr/sbin/nft list ruleset
+    provsec-wan ALL=(root) NOPASSWD: /usr/sbin/nft list ruleset, /usr/sbin/sshd -T
 
 `ip route` and `sysctl` are read as the account itself."""
 
@@ -34,7 +34,7 @@ from provsec.errors import InputError
 
 PROFILES_NAMES = ("linux", "cisco_ios", "routeros")
 DEFAULT_PROFILE = "linux"
-SUDOERS_LINE = "provsec-wan ALL=(root) NOPASSWD: /usr/sbin/nft list ruleset"
+SUDOERS_LINE = "provsec-wan ALL=(root) NOPASSWD: /usr/sbin/nft list ruleset, /usr/sbin/sshd -T"
 FINGERPRINT_HEX = 16  # 64 bits: enough to see a change, far too few to be a stored hash of the secret
 MIN_KEY_BYTES = 16
 
@@ -219,6 +219,12 @@ LINUX = Profile(
         "ip -4 route show table all",
         "ip -6 route show table all",
         "sysctl -e " + " ".join(LINUX_SYSCTLS),  # -e: a key the kernel lacks (IPv6 off) is no failure
+        # evidence for `provsec wan audit` (PS-WAN-*): listeners, sshd's effective settings, NTP and syslog.
+        # A file that is absent is evidence too (no NTP configured), so cat's complaint is not a failure.
+        "ss -ltun",
+        "sudo -n sshd -T",
+        "cat /etc/chrony/chrony.conf /etc/chrony/conf.d/*.conf 2>/dev/null || true",
+        "cat /etc/rsyslog.conf /etc/rsyslog.d/*.conf 2>/dev/null || true",
     ),
     normalise=(
         (re.compile(r"\bcounter packets \d+ bytes \d+"), "counter packets 0 bytes 0"),

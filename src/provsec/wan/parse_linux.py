@@ -59,8 +59,9 @@ class LinuxEvidence:
 
 
 def _kind(title: str) -> str:
+    command = re.sub(r"^sudo\s+(-\S+\s+)*", "", title)  # provsec wan backup runs nft and sshd -T through sudo -n
     for kind, pattern in SECTION_PATTERNS.items():
-        if re.search(pattern, title):
+        if re.search(pattern, command):
             return kind
     return ""
 

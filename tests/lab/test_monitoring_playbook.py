@@ -18,6 +18,7 @@ import json
 import re
 import secrets
 import ssl
+import subprocess
 import tempfile
 import time
 import urllib.error
@@ -301,3 +302,37 @@ def test_password_guessing_burst_mails_the_on_call_and_opens_one_incident(monito
     assert res.returncode == 0, res.stdout + res.stderr
     acked = [i for i in monitored.incidents() if i["id"] == ident]
     assert acked[0]["state"] == "acknowledged" and acked[0]["acknowledged_by"] == "an", acked
+
+
+def test_an_icmp_probe_alert_fires_when_the_gw1_link_goes_down(monitored: Monitored) -> None:
+    """Blackbox probes from mon1 (issue 7 §4): gw1's data-centre leg answers, then its link is cut on the
+    control node's bridge and ProvsecWanLinksDown (for: 1m) fires for it in mon1's Prometheus."""
+    lab = monitored.lab
+    edge = lab.lab.profile().host("gw1")
+    leg = edge.nics[0].address
+    query = f'/api/v1/query?query=probe_success%7Bjob%3D%22blackbox_icmp%22%2Cinstance%3D%22{leg}%22%7D'
+    deadline = time.monotonic() + 60
+    while True:
+        result = monitored.prometheus(query)["data"]["result"]  # type: ignore[index]
+        if (result and result[0]["value"][1] == "1") or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert result and result[0]["value"][1] == "1", f"gw1's leg {leg} never answered the ICMP probe: {result}"
+    listening = lab.root(MONITOR, "ss -Hltn").stdout
+    assert "127.0.0.1:9115" in listening and not [a for a in listening.split() if a.endswith(":9115")
+                                                  and not a.startswith("127.0.0.1")], listening
+    link = edge.veth(0)  # gw1's veth into the data-centre bridge, on the control node
+    subprocess.run(["ip", "link", "set", link, "down"], check=True)
+    cut = time.monotonic()
+    try:
+        labels: dict[str, str] = {}
+        while time.monotonic() - cut < 180 and not labels:
+            alerts = monitored.prometheus("/api/v1/alerts")["data"]["alerts"]  # type: ignore[index]
+            labels = next((a["labels"] for a in alerts if a["labels"]["alertname"] == "ProvsecWanLinksDown"
+                           and a["labels"].get("instance") == leg and a["state"] == "firing"), {})
+            time.sleep(3)
+        print(f"\nProvsecWanLinksDown for {leg} fired {time.monotonic() - cut:.0f} s after the cut")
+        assert labels, "ProvsecWanLinksDown did not fire within 180 s of cutting gw1's link"
+        assert labels["host"] == "gw1" and labels["wan_role"] == "edge" and labels["severity"] == "critical", labels
+    finally:
+        subprocess.run(["ip", "link", "set", link, "up"], check=True)

@@ -330,3 +330,22 @@ def test_device_hanging_up_after_exit_is_no_error(tmp_path: Path, monkeypatch: p
         monkeypatch.setattr(paramiko.Channel, "close", closed)
         [(command, text)] = lb.fetch("routeros")
     assert command == "/export" and text.rstrip().endswith("set name=gw3")
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])
+def test_keys_load_without_pkey_from_path_as_on_debian_12(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          kind: str) -> None:
+    """Debian 12's python3-paramiko (2.12) has no PKey.from_path: each key type is tried in turn."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    private = {"ed25519": ed25519.Ed25519PrivateKey.generate, "ecdsa": lambda: ec.generate_private_key(ec.SECP256R1()),
+               "rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)}[kind]()
+    path = tmp_path / "id"
+    path.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                           serialization.NoEncryption()))
+    path.chmod(0o600)
+    monkeypatch.delattr(paramiko.PKey, "from_path", raising=False)
+    loaded = session._load_key(path)
+    expected = private.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    assert f"{loaded.get_name()} {loaded.get_base64()}" == expected.decode()

@@ -89,9 +89,25 @@ def _known_key(endpoint: Endpoint, known_hosts: Path) -> dict[str, paramiko.PKey
     return {name: entry[name] for name in entry.keys()}  # noqa: SIM118 - SubDict iterates differently
 
 
+def _read_key(path: Path) -> paramiko.PKey:
+    if hasattr(paramiko.PKey, "from_path"):  # paramiko >= 3.2 tells the key type itself
+        key: paramiko.PKey = paramiko.PKey.from_path(path)
+        return key
+    # paramiko 2.12 (Debian 12's python3-paramiko, what the hosts' venv sees): try each type in turn
+    last: Exception = paramiko.SSHException("no key type matched")
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return cls.from_private_key_file(str(path))
+        except paramiko.PasswordRequiredException:
+            raise
+        except paramiko.SSHException as exc:
+            last = exc
+    raise last
+
+
 def _load_key(path: Path) -> paramiko.PKey:
     try:
-        return paramiko.PKey.from_path(path)
+        return _read_key(path)
     except FileNotFoundError:
         raise InputError(f"--key-file {path}: not found") from None
     except paramiko.PasswordRequiredException:

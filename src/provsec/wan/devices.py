@@ -218,7 +218,8 @@ LINUX = Profile(
         "sudo -n nft list ruleset",
         "ip -4 route show table all",
         "ip -6 route show table all",
-        "sysctl -e " + " ".join(LINUX_SYSCTLS),  # -e: a key the kernel lacks (IPv6 off) is no failure
+        # /usr/sbin is not in a plain account's PATH; -e: a key the kernel lacks (IPv6 off) is no failure
+        "/usr/sbin/sysctl -e " + " ".join(LINUX_SYSCTLS),
         # evidence for `provsec wan audit` (PS-WAN-*): listeners, sshd's effective settings, NTP and syslog.
         # A file that is absent is evidence too (no NTP configured), so cat's complaint is not a failure.
         "ss -ltun",

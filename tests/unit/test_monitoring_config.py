@@ -540,6 +540,8 @@ def test_cli_render_writes_both_files_and_prints_the_retention(
     assert summary["retention_time"] == "92d"
     assert summary["prometheus_args"] == ["--storage.tsdb.retention.time=92d"]
     assert summary["hosts"]["agency1"]["wan_edge"] == "gw1"
+    assert summary["probes"] == {"blackbox_icmp": ["198.18.0.30", "198.18.1.1", "198.18.1.10"],
+                                 "blackbox_tcp": ["198.18.0.23:443"]}
     prom = yaml.safe_load((out / "prometheus.yml").read_text())
     assert prom["scrape_configs"][2]["tls_config"] == {"ca_file": "/etc/provsec/pki/ca.crt"}
     am = yaml.safe_load((out / "alertmanager.yml").read_text())

@@ -275,7 +275,7 @@ def _discovered(prom: Path, job: str) -> list[dict[str, str]]:
     done = _run(_tool("promtool", "prometheus"), "check", "service-discovery", "--timeout=2s", str(prom), job)
     assert done.returncode == 0, done.stdout + done.stderr
     targets: list[dict[str, str]] = [t["labels"] for t in json.loads(done.stdout)]
-    return targets
+    return sorted(targets, key=lambda t: t["instance"])  # promtool's order is not the configuration's
 
 
 def test_probe_targets_after_relabelling_as_prometheus_computes_them(

@@ -57,7 +57,7 @@ def test_promtool_test_rules(path: Path) -> None:
 
 @pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
 def test_alerts_follow_the_conventions(path: Path) -> None:
-    area = "".join(word.capitalize() for word in path.stem.split("_"))  # wan_config.yml: ProvsecWanConfig…
+    area = "".join(part.capitalize() for part in path.stem.split("_"))  # wan_links.yml → WanLinks
     problems = []
     for rule in _alerts(path):
         name = rule["alert"]

@@ -159,7 +159,7 @@ def test_prometheus_jobs_targets_and_auth(lab: Inventory, catalogue: Any, tmp_pa
     settings = _secured(tmp_path)
     data = render(lab, catalogue, prometheus=settings).prometheus
     jobs = {j["job_name"]: j for j in data["scrape_configs"]}
-    assert set(jobs) == {"node", "provsec", "prometheus", "alertmanager"}
+    assert set(jobs) == {"node", "provsec", "prometheus", "alertmanager", "blackbox_icmp", "blackbox_tcp"}
     for name, port in (("node", 9100), ("provsec", 9847)):
         job = jobs[name]
         assert job["scheme"] == "https"
@@ -170,6 +170,161 @@ def test_prometheus_jobs_targets_and_auth(lab: Inventory, catalogue: Any, tmp_pa
     assert jobs["prometheus"]["static_configs"][0]["labels"]["instance"] == "mon1"
     assert data["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["127.0.0.1:9093"]}]}]
     assert data["global"]["external_labels"] == {"province": "LAB", "prometheus": "mon1"}
+
+
+# --- link probes (blackbox exporter) ------------------------------------------------------------------------
+
+LAB_PROBE_JOBS = """\
+- job_name: blackbox_icmp
+  metrics_path: /probe
+  params:
+    module:
+    - icmp
+  static_configs:
+  - targets:
+    - 198.18.0.30
+    labels:
+      host: gw1
+      leg: dc
+      agency: 000.00.00.LAB
+      level: '3'
+      role: wan_edge
+      groups: ',wan_edge,'
+      site: wan:gw1
+      wan_edge: gw1
+      wan_role: edge
+  - targets:
+    - 198.18.1.1
+    labels:
+      host: gw1
+      leg: agency
+      agency: 000.00.00.LAB
+      level: '3'
+      role: wan_edge
+      groups: ',wan_edge,'
+      site: wan:gw1
+      wan_edge: gw1
+      wan_role: edge
+  - targets:
+    - 198.18.1.10
+    labels:
+      host: agency1
+      leg: agency
+      agency: 000.00.00.LAB
+      level: '2'
+      role: agency_servers
+      groups: ',agency_servers,'
+      site: wan:gw1
+      wan_edge: gw1
+      wan_role: behind
+  relabel_configs:
+  - source_labels:
+    - __address__
+    target_label: __param_target
+  - source_labels:
+    - __param_target
+    target_label: instance
+  - target_label: __address__
+    replacement: 127.0.0.1:9115
+- job_name: blackbox_tcp
+  metrics_path: /probe
+  params:
+    module:
+    - tcp_connect
+  static_configs:
+  - targets:
+    - 198.18.0.23:443
+    labels:
+      host: web1
+      agency: 000.00.00.LAB
+      level: '3'
+      role: web_servers
+      groups: ',dc_servers,web_servers,'
+      site: dc
+  relabel_configs:
+  - source_labels:
+    - __address__
+    target_label: __param_target
+  - source_labels:
+    - __param_target
+    target_label: instance
+  - target_label: __address__
+    replacement: 127.0.0.1:9115
+"""
+
+
+def test_lab_probe_jobs_exactly(lab: Inventory, catalogue: Any) -> None:
+    """gw1's two legs and agency1 behind it pinged, web1's portal connected to, through the blackbox exporter on
+    loopback; the labels of each host's node job, with `host` and `leg`."""
+    jobs = render(lab, catalogue).prometheus["scrape_configs"]
+    assert [j["job_name"] for j in jobs] == [
+        "prometheus", "alertmanager", "node", "provsec", "blackbox_icmp", "blackbox_tcp"]
+    assert yaml.safe_dump(jobs[4:], allow_unicode=True, sort_keys=False, width=120) == LAB_PROBE_JOBS
+    node = {s["labels"]["instance"]: s["labels"] for s in jobs[2]["static_configs"]}
+    for job in jobs[4:]:
+        for static in job["static_configs"]:
+            labels = dict(static["labels"])
+            host = labels.pop("host")
+            labels.pop("leg", None)
+            assert {**labels, "instance": host} == node[host], "probe and node labels differ"
+
+
+def _discovered(prom: Path, job: str) -> list[dict[str, str]]:
+    """The targets of a job after relabelling, as Prometheus computes them (`promtool check service-discovery`:
+    static configs need no server)."""
+    done = _run(_tool("promtool", "prometheus"), "check", "service-discovery", "--timeout=2s", str(prom), job)
+    assert done.returncode == 0, done.stdout + done.stderr
+    targets: list[dict[str, str]] = [t["labels"] for t in json.loads(done.stdout)]
+    return sorted(targets, key=lambda t: t["instance"])  # promtool's order is not the configuration's
+
+
+def test_probe_targets_after_relabelling_as_prometheus_computes_them(
+    lab: Inventory, catalogue: Any, tmp_path: Path
+) -> None:
+    """Prometheus scrapes the blackbox exporter with ?module=…&target=…; `instance` is the probed address."""
+    config = render(lab, catalogue, prometheus=PrometheusSettings(
+        rule_files=(str(RULES / "*.yml"),), tcp_probes={"agency1": (22, 8443), "gw1": (22,)}))
+    prom, _ = write(config, tmp_path, "lab")
+    done = _run(_tool("promtool", "prometheus"), "check", "config", "--syntax-only", str(prom))
+    assert done.returncode == 0, done.stdout + done.stderr
+    icmp = _discovered(prom, "blackbox_icmp")
+    assert [(t["__address__"], t["__metrics_path__"], t["__param_module"], t["__param_target"], t["instance"],
+             t["host"], t["leg"], t["wan_role"]) for t in icmp] == [
+        ("127.0.0.1:9115", "/probe", "icmp", "198.18.0.30", "198.18.0.30", "gw1", "dc", "edge"),
+        ("127.0.0.1:9115", "/probe", "icmp", "198.18.1.1", "198.18.1.1", "gw1", "agency", "edge"),
+        ("127.0.0.1:9115", "/probe", "icmp", "198.18.1.10", "198.18.1.10", "agency1", "agency", "behind"),
+    ]
+    assert all(t["wan_edge"] == "gw1" and t["site"] == "wan:gw1" for t in icmp)
+    tcp = _discovered(prom, "blackbox_tcp")
+    assert [(t["__param_module"], t["instance"], t["host"]) for t in tcp] == [
+        ("tcp_connect", "198.18.0.23:443", "web1"), ("tcp_connect", "198.18.0.30:22", "gw1"),
+        ("tcp_connect", "198.18.1.10:22", "agency1"), ("tcp_connect", "198.18.1.10:8443", "agency1")]
+    assert tcp[3]["wan_edge"] == "gw1" and tcp[3]["wan_role"] == "behind" and "wan_edge" not in tcp[0]
+
+
+def test_phuyen_probes_both_legs_of_gw1_and_the_agency_hosts() -> None:
+    inventory = load_inventory(PHUYEN)
+    jobs = {j["job_name"]: j for j in render(inventory, load_catalogue(CATALOGUE)).prometheus["scrape_configs"]}
+    icmp = [(s["targets"][0], s["labels"]["host"], s["labels"]["leg"]) for s in jobs["blackbox_icmp"]["static_configs"]]
+    assert icmp == [("10.48.10.1", "gw1", "dc"), ("10.48.64.1", "gw1", "agency"),
+                    ("10.48.66.10", "stc-app1", "agency"), ("10.48.80.10", "tuyhoa-app1", "agency")]
+    web = sorted(h.name for h in inventory.hosts if "web_servers" in h.groups)
+    assert [s["labels"]["host"] for s in jobs["blackbox_tcp"]["static_configs"]] == web
+    assert all(s["targets"][0].endswith(":443") for s in jobs["blackbox_tcp"]["static_configs"])
+
+
+def test_no_probe_jobs_without_a_blackbox_exporter(lab: Inventory, catalogue: Any) -> None:
+    jobs = render(lab, catalogue, prometheus=PrometheusSettings(blackbox_address=None)).prometheus["scrape_configs"]
+    assert [j["job_name"] for j in jobs] == ["prometheus", "alertmanager", "node", "provsec"]
+
+
+def test_probe_settings_refuse_nonsense(lab: Inventory, catalogue: Any) -> None:
+    with pytest.raises(InputError, match=r"TCP probe of host 'web1': 70000 is not a TCP port"):
+        PrometheusSettings(tcp_probes={"web1": (70000,)})
+    with pytest.raises(InputError, match="blackbox_address: empty"):
+        PrometheusSettings(blackbox_address=" ")
+    with pytest.raises(InputError, match=r"TCP probes: no host 'web9'"):
+        render(lab, catalogue, prometheus=PrometheusSettings(tcp_probes={"web9": (443,)}))
 
 
 def test_plain_http_without_tls(lab: Inventory, catalogue: Any) -> None:
@@ -207,7 +362,7 @@ def am_file(lab: Inventory, catalogue: Any, tmp_path_factory: pytest.TempPathFac
 def test_amtool_check_config(am_file: Path) -> None:
     done = _run(_tool("amtool", "prometheus-alertmanager"), "check-config", str(am_file))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS" in done.stdout and "2 inhibit rules" in done.stdout and "4 receivers" in done.stdout
+    assert "SUCCESS" in done.stdout and "3 inhibit rules" in done.stdout and "4 receivers" in done.stdout
 
 
 @pytest.mark.parametrize(
@@ -244,9 +399,14 @@ def test_routes_group_a_wan_cut_together(lab: Inventory, catalogue: Any) -> None
     # every host behind gw1 and gw1 itself share the grouping label: one group, one incident
     targets = build_targets(lab)
     assert {h.labels["site"] for h in targets.hosts if h.labels.get("wan_edge") == "gw1"} == {"wan:gw1"}
-    inhibit = config["inhibit_rules"][0]
-    assert inhibit["equal"] == ["wan_edge"]
-    assert inhibit["source_matchers"] == ['alertname="ProvsecHostDown"', 'wan_role="edge"']
+    host_down, link_down = config["inhibit_rules"][:2]
+    assert host_down["equal"] == link_down["equal"] == ["wan_edge"]
+    assert host_down["source_matchers"] == ['alertname="ProvsecHostDown"', 'wan_role="edge"']
+    assert link_down["source_matchers"] == ['alertname="ProvsecWanLinksDown"', 'wan_role="edge"']
+    assert host_down["target_matchers"] == link_down["target_matchers"] == ['wan_role="behind"']
+    # the link alerts name the same label as the inhibition: wan_links.yml keeps the target labels
+    rules = yaml.safe_load((RULES / "wan_links.yml").read_text(encoding="utf-8"))
+    assert "ProvsecWanLinksDown" in {r.get("alert") for g in rules["groups"] for r in g["rules"]}
 
 
 def test_working_hours_come_from_the_calendar() -> None:
@@ -380,11 +540,33 @@ def test_cli_render_writes_both_files_and_prints_the_retention(
     assert summary["retention_time"] == "92d"
     assert summary["prometheus_args"] == ["--storage.tsdb.retention.time=92d"]
     assert summary["hosts"]["agency1"]["wan_edge"] == "gw1"
+    assert summary["probes"] == {"blackbox_icmp": ["198.18.0.30", "198.18.1.1", "198.18.1.10"],
+                                 "blackbox_tcp": ["198.18.0.23:443"]}
     prom = yaml.safe_load((out / "prometheus.yml").read_text())
     assert prom["scrape_configs"][2]["tls_config"] == {"ca_file": "/etc/provsec/pki/ca.crt"}
     am = yaml.safe_load((out / "alertmanager.yml").read_text())
     assert am["receivers"][0]["webhook_configs"][0]["http_config"]["authorization"]["credentials_file"] == (
         "/etc/prometheus/provsec-notify.token")
+
+
+def test_cli_probes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = lab_inventory_dir(tmp_path)
+    base = ("monitoring", "render", "--inventory", str(directory), "--catalogue", str(CATALOGUE))
+    out = tmp_path / "out"
+    assert _cli(*base, "--out", str(out), "--tcp-probe", "agency1:22", "--tcp-probe", "agency1:22",
+                "--blackbox-address", "127.0.0.1:19115") == 0
+    assert "jobs prometheus, alertmanager, node, provsec, blackbox_icmp, blackbox_tcp" in capsys.readouterr().out
+    prom = yaml.safe_load((out / "prometheus.yml").read_text())
+    tcp = prom["scrape_configs"][5]
+    assert [s["targets"] for s in tcp["static_configs"]] == [["198.18.0.23:443"], ["198.18.1.10:22"]]
+    assert tcp["relabel_configs"][-1] == {"target_label": "__address__", "replacement": "127.0.0.1:19115"}
+    assert _cli(*base, "--out", str(out), "--no-probes") == 0
+    prom = yaml.safe_load((out / "prometheus.yml").read_text())
+    assert [j["job_name"] for j in prom["scrape_configs"]] == ["prometheus", "alertmanager", "node", "provsec"]
+    with pytest.raises(InputError, match="expected HOST:PORT"):
+        _cli(*base, "--out", str(out), "--tcp-probe", "agency1")
+    with pytest.raises(InputError, match="no host 'agency9'"):
+        _cli(*base, "--out", str(out), "--tcp-probe", "agency9:22")
 
 
 def test_cli_refuses_basic_auth_without_tls_and_bad_wan_edge(tmp_path: Path) -> None:

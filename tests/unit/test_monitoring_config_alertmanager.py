@@ -42,7 +42,15 @@ from provsec.controls import load_catalogue
 from provsec.inventory import load_inventory
 from provsec.lab import inventory as lab_inventory
 from provsec.lab.topology import profile
-from provsec.monitoring import AlertmanagerSettings, Timing, WorkingHours, build_targets, render, write
+from provsec.monitoring import (
+    AlertmanagerSettings,
+    MonitoringConfig,
+    Timing,
+    WorkingHours,
+    build_targets,
+    render,
+    write,
+)
 from provsec.monitoring.targets import Targets
 
 REPO = Path(__file__).resolve().parents[2]
@@ -265,6 +273,44 @@ def test_warning_held_outside_working_hours_and_wan_cut_is_one_group(
         assert not [r for r in got if r.body.get("receiver") == "provsec-warning"], (
             "a warning was delivered outside working hours")
         assert len([r for r in got if r.body.get("receiver") == "provsec-critical"]) == 1
+
+
+def probe_alert(config: MonitoringConfig, job: str, address: str, alertname: str, severity: str) -> dict[str, str]:
+    """The labels Prometheus sends for a probe alert: the probe target's labels as render() wrote them."""
+    scrape = next(j for j in config.prometheus["scrape_configs"] if j["job_name"] == job)
+    labels = next(s["labels"] for s in scrape["static_configs"] if s["targets"] == [address])
+    return {**labels, "instance": address, "job": job, "alertname": alertname, "severity": severity,
+            "province": "LAB", "prometheus": "mon1"}
+
+
+def test_a_dead_gateway_leg_inhibits_the_link_and_host_alerts_behind_it(
+    tmp_path: Path, webhook: tuple[Webhook, int]
+) -> None:
+    """gw1's agency leg stops answering ping while gw1 is still scraped over its DC leg (no ProvsecHostDown for
+    it): agency1's link, service and host alerts are inhibited; gw1's link alert is delivered."""
+    hook, port = webhook
+    inventory = load_inventory(lab_inventory_dir(tmp_path / "inv"))
+    lab = build_targets(inventory)
+    rendered = render(inventory, load_catalogue(CATALOGUE))
+    config = render_am(tmp_path, port, active_now=True)
+    with alertmanager(config, tmp_path) as url:
+        post_alerts(url, [
+            probe_alert(rendered, "blackbox_icmp", "198.18.1.1", "ProvsecWanLinksDown", "critical"),
+            probe_alert(rendered, "blackbox_icmp", "198.18.1.10", "ProvsecWanLinksDown", "critical"),
+            alert(lab, "agency1", "ProvsecHostDown", "critical"),
+            alert(lab, "db1", "ProvsecHostDown", "critical"),
+        ])
+        link = hook.wait_for(lambda r: r.body.get("receiver") == "provsec-critical"
+                             and r.body["groupLabels"].get("alertname") == "ProvsecWanLinksDown")
+        assert link.instances == ["198.18.1.1"], "agency1 must be inhibited while gw1's agency leg is down"
+        assert link.body["groupLabels"] == {"alertname": "ProvsecWanLinksDown", "site": "wan:gw1"}
+        assert [a["labels"]["host"] for a in link.body["alerts"]] == ["gw1"]
+        db1 = hook.wait_for(lambda r: r.body["groupLabels"].get("alertname") == "ProvsecHostDown")
+        assert db1.instances == ["db1"]
+        time.sleep(SETTLE)
+        everything = hook.snapshot()
+        assert not [r for r in everything if {"agency1", "198.18.1.10"} & set(r.instances)], (
+            "an inhibited alert was delivered")
 
 
 # -- the whole chain, on loopback ---------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 `render(inventory, catalogue, …)` returns prometheus.yml and alertmanager.yml as data, and the TSDB retention
 the compliance level requires; `provsec monitoring render --inventory DIR --out DIR` writes them. Labels on
-targets and alerts: targets.py; routing and inhibition: alertmanager.py.
+targets and alerts: targets.py; link probes through the blackbox exporter (issue 7 §4): probes.py; routing and
+inhibition: alertmanager.py.
 """
 
 from provsec.monitoring.alertmanager import AlertmanagerSettings, Timing, WorkingHours, working_hours_from_calendar

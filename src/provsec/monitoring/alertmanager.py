@@ -14,7 +14,11 @@ Grouping `[alertname, site]` (site: targets.py) makes the hosts behind one WAN g
 
 Inhibition:
 - `ProvsecHostDown` on a gateway (`wan_role="edge"`) mutes every alert of the hosts behind it
-  (`wan_role="behind"`) with the same `wan_edge`;
+  (`wan_role="behind"`) with the same `wan_edge`, their link probe alerts (exporters/rules/wan_links.yml)
+  included: those carry the host's labels too;
+- `ProvsecWanLinksDown` on a gateway (a leg of it no longer answers ping) does the same: when the agency-side
+  leg dies, the gateway's node_exporter may still answer over the DC leg, so ProvsecHostDown does not fire, yet
+  every host behind it is cut off;
 - a critical alert mutes the warning of the same alertname and instance.
 
 The working-hours calendar is the incident register's (provsec.reports.workhours.WorkCalendar): weekdays and
@@ -37,6 +41,7 @@ from provsec.reports.workhours import WorkCalendar
 
 WATCHDOG = "ProvsecMonitoringWatchdog"
 HOST_DOWN = "ProvsecHostDown"
+LINK_DOWN = "ProvsecWanLinksDown"  # exporters/rules/wan_links.yml: an ICMP probe fails
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:9848/alertmanager"
 # The Watchdog goes to the same endpoint: `provsec notify` tells it by its alertname and never opens an incident.
 DEFAULT_HEARTBEAT_URL = "http://127.0.0.1:9848/alertmanager"
@@ -190,6 +195,12 @@ def inhibit_rules() -> list[dict[str, Any]]:
         {
             # A WAN gateway down: the hosts behind it are unreachable too; say it once, for the gateway.
             "source_matchers": [f'alertname="{HOST_DOWN}"', 'wan_role="edge"'],
+            "target_matchers": ['wan_role="behind"'],
+            "equal": ["wan_edge"],
+        },
+        {
+            # A leg of a WAN gateway down (the gateway itself may still be scraped over its other leg).
+            "source_matchers": [f'alertname="{LINK_DOWN}"', 'wan_role="edge"'],
             "target_matchers": ['wan_role="behind"'],
             "equal": ["wan_edge"],
         },

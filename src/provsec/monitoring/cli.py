@@ -18,6 +18,7 @@ from provsec.monitoring.alertmanager import (
     working_hours_from_calendar,
 )
 from provsec.monitoring.configs import render, write
+from provsec.monitoring.probes import BLACKBOX_ADDRESS
 from provsec.monitoring.prometheus import (
     DEFAULT_CA_FILE,
     DEFAULT_RULE_FILES,
@@ -71,6 +72,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                       help="root-only file with that user's password (on the monitoring host)")
     rend.add_argument("--wan-edge", action="append", default=[], metavar="HOST=GATEWAY",
                       help="the WAN gateway HOST sits behind, where the agency ranges do not tell (repeatable)")
+    rend.add_argument("--blackbox-address", default=BLACKBOX_ADDRESS, metavar="HOST:PORT",
+                      help="the blackbox exporter that probes the WAN links and services, on the monitoring host "
+                      f"(default: {BLACKBOX_ADDRESS})")
+    rend.add_argument("--no-probes", action="store_true",
+                      help="no probe jobs (blackbox_icmp, blackbox_tcp): no blackbox exporter is deployed")
+    rend.add_argument("--tcp-probe", action="append", default=[], metavar="HOST:PORT",
+                      help="probe this TCP port of an inventory host, besides 443 of web_servers (repeatable)")
     rend.add_argument("--retention", metavar="DURATION",
                       help="TSDB retention; refused if shorter than the compliance level's log retention")
     rend.add_argument("--webhook-url", default=DEFAULT_WEBHOOK_URL, metavar="URL",
@@ -95,6 +103,16 @@ def _wan_edges(values: list[str]) -> dict[str, str]:
             raise InputError(f"--wan-edge: host {host.strip()!r} given twice")
         edges[host.strip()] = gateway.strip()
     return edges
+
+
+def _tcp_probes(values: list[str]) -> dict[str, tuple[int, ...]]:
+    probes: dict[str, set[int]] = {}
+    for value in values:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host.strip() or not port.strip().isdigit():
+            raise InputError(f"--tcp-probe {value!r}: expected HOST:PORT (an inventory host name and a port)")
+        probes.setdefault(host.strip(), set()).add(int(port))
+    return {host: tuple(sorted(ports)) for host, ports in probes.items()}
 
 
 def _exporter_auth(args: argparse.Namespace) -> ExporterAuth | None:
@@ -130,6 +148,8 @@ def render_command(args: argparse.Namespace) -> int:
         prometheus_address=args.prometheus_address,
         alertmanager_address=args.alertmanager_address,
         exporter_auth=_exporter_auth(args),
+        blackbox_address=None if args.no_probes else args.blackbox_address,
+        tcp_probes=_tcp_probes(args.tcp_probe),
     )
     alertmanager = AlertmanagerSettings(
         webhook_url=args.webhook_url,
@@ -158,7 +178,8 @@ def render_command(args: argparse.Namespace) -> int:
         return 0
     for warning in config.warnings:
         print(f"provsec: warning: {warning}", file=sys.stderr)
-    print(f"{prom_path}: {len(config.targets.hosts)} hosts, jobs node, provsec, prometheus, alertmanager")
+    jobs = ", ".join(j["job_name"] for j in config.prometheus["scrape_configs"])
+    print(f"{prom_path}: {len(config.targets.hosts)} hosts, jobs {jobs}")
     print(f"{am_path}: routes heartbeat, critical, warning (working hours {calendar.timezone})")
     print(f"--storage.tsdb.retention.time={config.retention.time}  ({config.retention.reason})")
     return 0

@@ -18,6 +18,7 @@ from provsec.errors import InputError
 from provsec.fileio import write_atomic
 from provsec.inventory.model import Inventory
 from provsec.monitoring.alertmanager import AlertmanagerSettings, alertmanager_config
+from provsec.monitoring.probes import ICMP_JOB, TCP_JOB
 from provsec.monitoring.prometheus import PrometheusSettings, Retention, prometheus_config, retention
 from provsec.monitoring.targets import Targets, build_targets
 
@@ -49,6 +50,11 @@ class MonitoringConfig:
             "retention_reason": self.retention.reason,
             "prometheus_args": [f"--storage.tsdb.retention.time={self.retention.time}"],
             "hosts": {h.name: dict(h.labels) for h in self.targets.hosts},
+            "probes": {
+                job["job_name"]: [target for static in job["static_configs"] for target in static["targets"]]
+                for job in self.prometheus["scrape_configs"]
+                if job["job_name"] in (ICMP_JOB, TCP_JOB)
+            },
             "warnings": list(self.warnings),
         }
 

@@ -1,7 +1,8 @@
 """prometheus.yml from the inventory, and the TSDB retention the compliance level requires.
 
 Scrape jobs: `node` (prometheus-node-exporter, every host), `provsec` (the security-event exporter, every host),
-`prometheus` and `alertmanager` (on the monitoring host, over loopback). Host labels: targets.py. Alerts get the
+`prometheus` and `alertmanager` (on the monitoring host, over loopback), and the link probes `blackbox_icmp` and
+`blackbox_tcp` through the blackbox exporter on the monitoring host (probes.py). Host labels: targets.py. Alerts get the
 same labels again through `alert_relabel_configs`, keyed on `instance`: rules that aggregate
 (`sum by (instance, job)`) drop the target labels, and Alertmanager needs `site`, `wan_edge` and `wan_role` on
 every alert to group and inhibit.
@@ -23,6 +24,7 @@ from typing import Any
 from provsec.controls import Catalogue, parse_timespan
 from provsec.errors import InputError
 from provsec.inventory.model import Inventory
+from provsec.monitoring.probes import BLACKBOX_ADDRESS, check_tcp_probes, probe_jobs
 from provsec.monitoring.targets import HostTarget, Targets
 
 LOG_RETENTION_CONTROL = "PS-LOGGING-02"
@@ -64,6 +66,10 @@ class PrometheusSettings:
     alertmanager_address: str = "127.0.0.1:9093"  # --web.listen-address of Alertmanager (monitoring host)
     exporter_auth: ExporterAuth | None = None  # None: plain http (exporters on loopback, tests)
     external_labels: Mapping[str, str] = field(default_factory=dict)
+    # The blackbox exporter (role blackbox_exporter) for the link probes; None: no probe jobs.
+    blackbox_address: str | None = BLACKBOX_ADDRESS
+    # TCP ports to probe besides 443 of web_servers: {host: (port, ...)} (probes.py)
+    tcp_probes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("scrape_interval", "scrape_timeout", "evaluation_interval"):
@@ -80,6 +86,9 @@ class PrometheusSettings:
                 raise InputError(f"{name}: {port!r} is not a TCP port (1-65535)")
         if not self.rule_files:
             raise InputError("rule_files: give at least one path or glob of the deployed rule files")
+        if self.blackbox_address is not None and not self.blackbox_address.strip():
+            raise InputError("blackbox_address: empty: give HOST:PORT, or None for no probe jobs")
+        check_tcp_probes(self.tcp_probes)
 
 
 def parse_duration(text: str, what: str) -> float:
@@ -196,5 +205,10 @@ def prometheus_config(
             {"job_name": "alertmanager", "static_configs": _static([(settings.alertmanager_address, mon.labels)])},
             _exporter_job("node", targets.hosts, settings.node_port, settings.exporter_auth),
             _exporter_job("provsec", targets.hosts, settings.provsec_port, settings.exporter_auth),
+            *(
+                probe_jobs(inventory, targets, settings.blackbox_address, settings.tcp_probes)
+                if settings.blackbox_address is not None
+                else []
+            ),
         ],
     }

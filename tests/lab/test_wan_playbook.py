@@ -270,6 +270,9 @@ def test_the_stored_configuration_is_audited_against_the_wan_controls(edge: LabH
                           "-i", str(edge.inventory_dir), "--config-dir", str(tmp_path), "--json"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert res.returncode in (0, 1), res.stderr
-    results = {r["id"]: r for r in json.loads(res.stdout)["reports"][EDGE]["results"]}
-    print({cid: (r["status"], r["evidence"][:80]) for cid, r in results.items()})
-    assert results
+    statuses = {r["id"]: r["status"] for r in json.loads(res.stdout)["reports"][EDGE]["results"]}
+    # what wan.yml alone makes true on gw1: no telnet, SSH 2, SSH only from the admin subnets and the backup's
+    # source, no SNMP; not yet true without harden.yml's time and logging roles: NTP and remote syslog
+    assert {cid: statuses[cid] for cid in ("PS-WAN-01", "PS-WAN-02", "PS-WAN-03", "PS-WAN-06")} == dict.fromkeys(
+        ("PS-WAN-01", "PS-WAN-02", "PS-WAN-03", "PS-WAN-06"), "pass"), statuses
+    assert statuses["PS-WAN-04"] == "fail" and statuses["PS-WAN-05"] == "fail", statuses

@@ -92,7 +92,11 @@ def _device(inventory: Inventory, catalogue: Catalogue, name: str, override: str
     wan_only = [e for e in raw if isinstance(e, dict) and str(e.get("control", "")).startswith("PS-WAN-")] \
         if isinstance(raw, list) else raw
     exceptions = parse_exceptions(wan_only, at, catalogue)
-    subnets = tuple(str(n) for n in inventory.networks.admin_subnets)
+    # Approved management sources: the admin subnets, and the monitoring host, whose read-only account backs the
+    # configuration up (role wan_backup: key only, `restrict`, from its addresses only)
+    subnets = tuple(str(n) for n in inventory.networks.admin_subnets) + tuple(
+        f"{addr}/{addr.max_prefixlen}" for h in inventory.hosts if "monitoring" in h.groups
+        for addr in h.all_addresses())
     return Device(name, str(profile), inventory.effective_level(host), subnets, exceptions)
 
 

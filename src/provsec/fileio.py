@@ -79,3 +79,12 @@ def read_yaml(path: str | Path, what: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise InputError(f"{source}:{where} not valid YAML") from exc
+
+
+def check_textfile(path: Path, name: str) -> Path:
+    """A --textfile for node_exporter's textfile collector, which reads *.prom files only; `name` is the file
+    name the error suggests (e.g. provsec_scan.prom)."""
+    if path.suffix != ".prom" or path.is_dir():
+        raise InputError(f"--textfile {path}: must be a file named *.prom (node_exporter reads only those), e.g. "
+                         f"/var/lib/prometheus/node-exporter/{name}")
+    return path

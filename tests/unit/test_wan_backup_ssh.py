@@ -339,8 +339,13 @@ def test_keys_load_without_pkey_from_path_as_on_debian_12(tmp_path: Path, monkey
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-    private = {"ed25519": ed25519.Ed25519PrivateKey.generate, "ecdsa": lambda: ec.generate_private_key(ec.SECP256R1()),
-               "rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)}[kind]()
+    private: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    if kind == "ed25519":
+        private = ed25519.Ed25519PrivateKey.generate()
+    elif kind == "ecdsa":
+        private = ec.generate_private_key(ec.SECP256R1())
+    else:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     path = tmp_path / "id"
     path.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                                            serialization.NoEncryption()))

@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from provsec import fileio
 from provsec.errors import InputError
 from provsec.fileio import read_json, write_atomic, write_json_atomic
 from provsec.inventory.model import Inventory
@@ -290,11 +291,7 @@ def render(state: MetricsState, budget: int = UNEXPECTED_PORT_BUDGET) -> bytes:
 
 
 def check_textfile(path: Path) -> Path:
-    """node_exporter's textfile collector reads *.prom files only."""
-    if path.suffix != ".prom" or path.is_dir():
-        raise InputError(f"--textfile {path}: must be a file named *.prom (node_exporter reads only those), e.g. "
-                         "/var/lib/prometheus/node-exporter/provsec_scan.prom")
-    return path
+    return fileio.check_textfile(path, "provsec_scan.prom")
 
 
 def update(store: Path, textfile: Path, change: Callable[[MetricsState], None]) -> None:

@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 
 from provsec import proc
 from provsec.errors import InputError
-from provsec.fileio import write_atomic
+from provsec.fileio import check_textfile, write_atomic
 
 DEFAULT_TABLE = "provsec_wan"
 
@@ -104,9 +104,7 @@ def _cmd_counters(args: argparse.Namespace) -> int:
     if args.textfile is None:
         print(data.decode(), end="")
     else:
-        if not args.textfile.name.endswith(".prom"):
-            raise InputError(f"--textfile {args.textfile}: node_exporter reads only files ending in .prom")
-        write_atomic(args.textfile, data)
+        write_atomic(check_textfile(args.textfile, "provsec_wan.prom"), data)
     return 0
 
 

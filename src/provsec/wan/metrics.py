@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from provsec import fileio
 from provsec.errors import InputError
 from provsec.fileio import read_json, write_atomic, write_json_atomic
 
@@ -125,10 +126,7 @@ def render(state: MetricsState) -> bytes:
 
 
 def check_textfile(path: Path) -> Path:
-    if path.suffix != ".prom" or path.is_dir():
-        raise InputError(f"--textfile {path}: must be a file named *.prom (node_exporter reads only those), e.g. "
-                         "/var/lib/prometheus/node-exporter/provsec_wan_config.prom")
-    return path
+    return fileio.check_textfile(path, "provsec_wan_config.prom")
 
 
 def load(path: Path) -> MetricsState:

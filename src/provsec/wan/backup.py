@@ -1,7 +1,7 @@
 """One backup run: for each WAN edge, fetch, clean, compare, commit, judge against the change windows.
 
-Devices are the inventory's role group `wan_edge`. Per device, these Ansible variables are read (host entry
-in hosts.yml, host_vars/<host>/, group_vars/wan_edge/, group_vars/all/; the first that sets one wins):
+Devices are the inventory's role group `wan_edge`. Per device, these Ansible variables are read as Ansible
+would (parse_hostvars: hosts.yml vars, group_vars, the host's entries in hosts.yml, host_vars; the later wins):
 `provsec_wan_profile` (linux | cisco_ios | routeros, default linux), `provsec_wan_user` (default
 provsec-wan), `provsec_wan_port` (default 22) and `provsec_wan_change_windows` (a list, see windows.py).
 
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from provsec.errors import InputError, ProvsecError
-from provsec.fileio import read_yaml
 from provsec.inventory.model import Inventory
 from provsec.wan import devices, metrics, windows
+from provsec.wan.parse_hostvars import host_vars
 from provsec.wan.store import Store
 
 GROUP = "wan_edge"
@@ -52,29 +52,6 @@ class DeviceResult:
                 "outside_window": self.outside_window}
 
 
-def _yaml_vars(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    files = [f for f in (path.parent / f"{path.name}.yml", path.parent / f"{path.name}.yaml") if f.is_file()]
-    if path.is_dir():
-        files += sorted(p for p in path.rglob("*.y*ml") if not p.name.startswith("vault"))
-    for f in files:
-        loaded = read_yaml(f, "inventory variables")
-        if isinstance(loaded, dict):
-            data.update({k: v for k, v in loaded.items() if k in VARS})
-    return data
-
-
-def _host_entries(inventory: Inventory) -> dict[str, dict[str, Any]]:
-    raw = read_yaml(inventory.path / "hosts.yml", "inventory hosts")
-    found: dict[str, dict[str, Any]] = {}
-    children = raw.get("all", {}).get("children", {}) if isinstance(raw, dict) else {}
-    for entry in (children or {}).values():
-        for host, hvars in ((entry or {}).get("hosts") or {}).items():
-            if isinstance(hvars, dict):
-                found.setdefault(str(host), {}).update({k: v for k, v in hvars.items() if k in VARS})
-    return found
-
-
 def wan_devices(inventory: Inventory, names: Sequence[str] = (),
                 window_file: tuple[tuple[windows.Window, ...] | None, dict[str, tuple[windows.Window, ...]]]
                 | None = None) -> list[Device]:
@@ -87,8 +64,6 @@ def wan_devices(inventory: Inventory, names: Sequence[str] = (),
     if names:
         edges = [h for h in edges if h.name in names]
     root = inventory.path
-    layers = [_yaml_vars(root / "group_vars" / "all"), _yaml_vars(root / "group_vars" / GROUP)]
-    entries = _host_entries(inventory)
     every, per_device = window_file if window_file is not None else (None, {})
     strays = sorted(set(per_device) - {h.name for h in inventory.hosts if GROUP in h.groups})
     if strays:
@@ -96,9 +71,7 @@ def wan_devices(inventory: Inventory, names: Sequence[str] = (),
                          f"{inventory.path}")
     out = []
     for host in edges:
-        merged: dict[str, Any] = {}
-        for layer in (*layers, entries.get(host.name, {}), _yaml_vars(root / "host_vars" / host.name)):
-            merged.update(layer)
+        merged = {name: value for name, (value, _) in host_vars(root, host.name, host.groups, VARS).items()}
         where = f"{root}: {host.name}"
         profile = merged.get("provsec_wan_profile", devices.DEFAULT_PROFILE)
         if profile not in devices.PROFILES:

@@ -1,9 +1,10 @@
 """The few variables of a WAN edge host that the inventory model does not carry, read as Ansible would.
 
-`provsec_wan_profile` (the device family: linux, cisco_ios, routeros) and `provsec_control_exceptions` may be
-given in `vars:` of hosts.yml, group_vars/all, group_vars/<group>, the host's entries in hosts.yml or
-host_vars/<host>; a later source wins, in that order (Ansible's variable precedence). Encrypted files
-(vault*.yml, `$ANSIBLE_VAULT`) are skipped: these variables are not secrets.
+The audit's (`provsec_wan_profile`, the device family: linux, cisco_ios, routeros; `provsec_control_exceptions`)
+and the backup's (`provsec_wan_user`, `provsec_wan_port`, `provsec_wan_change_windows`) may be given in `vars:`
+of hosts.yml, group_vars/all, group_vars/<group>, the host's entries in hosts.yml or host_vars/<host>; a later
+source wins, in that order (Ansible's variable precedence). Encrypted files (vault*.yml, `$ANSIBLE_VAULT`) are
+skipped: these variables are not secrets.
 """
 
 from __future__ import annotations
@@ -54,13 +55,14 @@ def _files(base: Path, name: str) -> Iterator[Path]:
         yield from sorted(p for p in (base / name).rglob("*") if p.is_file() and p.suffix in _SUFFIXES)
 
 
-def host_vars(inventory_dir: Path, host: str, groups: tuple[str, ...]) -> dict[str, tuple[object, str]]:
-    """WANTED variables of `host`: name -> (value, where it was given)."""
+def host_vars(inventory_dir: Path, host: str, groups: tuple[str, ...],
+              wanted: tuple[str, ...] = WANTED) -> dict[str, tuple[object, str]]:
+    """The `wanted` variables of `host`: name -> (value, where it was given)."""
     found: dict[str, tuple[object, str]] = {}
 
     def take(mapping: object, where: str) -> None:
         if isinstance(mapping, dict):
-            for key in WANTED:
+            for key in wanted:
                 if key in mapping:
                     found[key] = (mapping[key], where)
 

@@ -42,8 +42,11 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         os.close(dirfd)
 
 
-def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
-    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+def write_json_atomic(path: Path, data: Any, mode: int = 0o644, *, compact: bool = False) -> None:
+    """data as JSON, atomically; indented for people, or compact (json's C encoder: several times faster on
+    large records such as a scan of every port of 200 hosts)."""
+    text = (json.dumps(data, ensure_ascii=False, separators=(",", ":")) if compact
+            else json.dumps(data, ensure_ascii=False, indent=2)) + "\n"
     write_atomic(path, text.encode("utf-8"), mode)
 
 

@@ -140,9 +140,9 @@ def _baseline_path(inventory: Inventory, given: str | None) -> Path:
 
 def _textfile(args: argparse.Namespace) -> Path | None:
     """--textfile, checked before anything is scanned."""
-    from provsec.scan import metrics
+    from provsec.fileio import check_textfile
 
-    return metrics.check_textfile(Path(args.textfile)) if args.textfile else None
+    return check_textfile(Path(args.textfile), "provsec_scan.prom") if args.textfile else None
 
 
 def _now() -> float:
@@ -150,10 +150,12 @@ def _now() -> float:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from provsec.scan import baseline, drift, metrics, nmapscan, output, scope, store
+    from provsec.scan import baseline, drift, nmapscan, output, scope, store
     from provsec.scan.model import ScanResult, parse_port_list
 
     textfile = _textfile(args)
+    if textfile is not None:
+        from provsec.scan import metrics  # only then: prometheus_client takes a tenth of a second to import
     inventory = load_inventory(args.inventory)
     targets = scope.resolve(inventory, args.targets)  # refuses out-of-scope targets before anything runs
     options = nmapscan.ScanOptions(

@@ -25,7 +25,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from provsec import fileio
 from provsec.errors import InputError
 from provsec.fileio import read_json, write_atomic, write_json_atomic
 from provsec.inventory.model import Inventory
@@ -288,10 +287,6 @@ def render(state: MetricsState, budget: int = UNEXPECTED_PORT_BUDGET) -> bytes:
     registry = CollectorRegistry()
     registry.register(ScanCollector(state, budget))
     return generate_latest(registry)
-
-
-def check_textfile(path: Path) -> Path:
-    return fileio.check_textfile(path, "provsec_scan.prom")
 
 
 def update(store: Path, textfile: Path, change: Callable[[MetricsState], None]) -> None:

@@ -206,23 +206,30 @@ def _host(element: ET.Element, scanned: tuple[int, ...], source: str,
         svc = service if service is not None else ET.Element("service")
         listed[number] = PortResult(number, "tcp", state.get("state", "unknown"), state.get("reason", ""),
                                     svc.get("name", ""), svc.get("product", ""), svc.get("version", ""))
-    ports = [listed.get(n) or _extra(element, n, address, source) for n in scanned]
+    extra = _extra(element, address, source)
+    ports = [listed.get(n) or extra.get(n) or PortResult(n, "tcp", extra.get(0, _UNKNOWN).state) for n in scanned]
     return HostResult(address, names(address), "up", tuple(ports))
 
 
-def _extra(host: ET.Element, number: int, address: str, source: str) -> PortResult:
-    """A scanned port nmap did not list: it is in one of the <extraports> groups. nmap ≥ 7.80 names the ports
-    of each group (<extrareasons ports=…>); an older nmap only counts them, which settles it when there is one
-    group. Otherwise the state is honestly "unknown"."""
+_UNKNOWN = PortResult(0, "tcp", "unknown")
+
+
+def _extra(host: ET.Element, address: str, source: str) -> dict[int, PortResult]:
+    """The scanned ports nmap did not list, by number: they are in the <extraports> groups. nmap ≥ 7.80 names the
+    ports of each group (<extrareasons ports=…>); an older nmap only counts them, which settles it when there is
+    one group: its state is then under key 0, the state of every port not named. Otherwise a port's state is
+    honestly "unknown". Each list is parsed once per host, not once per port."""
     groups = host.findall("ports/extraports")
+    found: dict[int, PortResult] = {}
     for group in groups:
         for reasons in group.findall("extrareasons"):
-            if reasons.get("proto", "tcp") == "tcp" and reasons.get("ports") and number in parse_port_list(
-                    reasons.get("ports", ""), f"{source}: host {address}: <extrareasons ports>"):
-                return PortResult(number, "tcp", group.get("state", "unknown"), reasons.get("reason", ""))
+            if reasons.get("proto", "tcp") == "tcp" and reasons.get("ports"):
+                state, reason = group.get("state", "unknown"), reasons.get("reason", "")
+                for n in parse_port_list(reasons.get("ports", ""), f"{source}: host {address}: <extrareasons ports>"):
+                    found.setdefault(n, PortResult(n, "tcp", state, reason))
     if len(groups) == 1:
-        return PortResult(number, "tcp", groups[0].get("state", "unknown"))
-    return PortResult(number, "tcp", "unknown")
+        found[0] = PortResult(0, "tcp", groups[0].get("state", "unknown"))
+    return found
 
 
 def _sort_key(address: str) -> tuple[int, int]:

@@ -20,7 +20,7 @@ def save(store: Path, result: ScanResult) -> Path:
     while path.exists():
         n += 1
         path = store / f"{PREFIX}{stamp}-{n}.json"
-    write_json_atomic(path, result.to_json())
+    write_json_atomic(path, result.to_json(), compact=True)  # read by provsec, not by people: scan diff
     return path
 
 

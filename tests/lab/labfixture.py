@@ -8,7 +8,8 @@ import re
 import shlex
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,43 @@ class LabHandle:
             else:
                 return
         pytest.fail(f"{host}: the lab stayed locked for 5 minutes")
+
+
+# A TCP server that answers "ok" to every connection, for 300 s at most
+LISTENER = """
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8); s.settimeout(1)
+print("ready", flush=True)
+end = time.monotonic() + 300
+while time.monotonic() < end:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        continue
+    c.sendall(b"ok"); c.close()
+"""
+
+
+def netns(lab: LabHandle, host: str) -> str:
+    return lab.lab.profile().host(host).netns
+
+
+def address(lab: LabHandle, host: str) -> str:
+    return lab.lab.profile().host(host).address
+
+
+@contextmanager
+def listener(lab: LabHandle, host: str, port: int) -> Iterator[None]:
+    """A TCP server in host's network namespace on its address (bounded: 300 s), answering "ok"."""
+    proc = subprocess.Popen(["ip", "netns", "exec", netns(lab, host), "python3", "-c", LISTENER,
+                             address(lab, host), str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "ready", proc.stderr.read() if proc.stderr else line
+        yield
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

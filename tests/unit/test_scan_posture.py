@@ -4,9 +4,6 @@ that expires in a known number of days."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
-import json
 import os
 import socket
 import ssl
@@ -18,10 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from crosscheck import self_signed, ssh_audit
 from localnet import free_port
 
 from provsec.controls import load_catalogue
@@ -59,15 +53,6 @@ def sshd(tmp: Path, extra: str) -> Iterator[int]:
         proc.wait(timeout=10)
 
 
-def ssh_audit(port: int) -> dict[str, list[str]]:
-    done = subprocess.run(["ssh-audit", "-j", "-p", str(port), "127.0.0.1"], capture_output=True, text=True,
-                          timeout=60, check=False)
-    data = json.loads(done.stdout)
-    return {"kex": [k["algorithm"] for k in data["kex"] if not k["algorithm"].startswith(sshposture.PSEUDO_KEX)],
-            "host_keys": [k["algorithm"] for k in data["key"]], "ciphers": list(data["enc"]),
-            "macs": list(data["mac"]), "banner": [data["banner"]["raw"]]}
-
-
 def ours(offer: sshposture.SshOffer) -> dict[str, list[str]]:
     return {c: list(offer.offered(c)) for c in ("kex", "host_keys", "ciphers", "macs")} | {"banner": [offer.banner]}
 
@@ -83,7 +68,7 @@ def test_policy_comes_from_the_catalogue() -> None:
 def test_compliant_sshd_has_no_weak_algorithm_and_agrees_with_ssh_audit(tmp_path: Path) -> None:
     with sshd(tmp_path, f"Ciphers {','.join(POLICY.ciphers)}") as port:
         result = sshposture.posture("127.0.0.1", "127.0.0.1", port, POLICY, timeout=10)
-        audit = ssh_audit(port)
+        audit = ssh_audit("127.0.0.1", port)
     assert ours(result.offer) == audit
     assert result.offer.ciphers_c2s == POLICY.ciphers and result.offer.banner.startswith("SSH-2.0-OpenSSH")
     assert result.weak == ()
@@ -92,7 +77,7 @@ def test_compliant_sshd_has_no_weak_algorithm_and_agrees_with_ssh_audit(tmp_path
 def test_weak_cipher_is_reported_and_agrees_with_ssh_audit(tmp_path: Path) -> None:
     with sshd(tmp_path, f"Ciphers {','.join(POLICY.ciphers)},aes128-cbc") as port:
         result = sshposture.posture("127.0.0.1", "127.0.0.1", port, POLICY, timeout=10)
-        audit = ssh_audit(port)
+        audit = ssh_audit("127.0.0.1", port)
     assert ours(result.offer) == audit
     assert "aes128-cbc" in audit["ciphers"]
     assert result.weak == (sshposture.Weak("ciphers", "aes128-cbc", "PS-SSH-09"),)
@@ -102,24 +87,6 @@ def test_ssh_port_that_is_closed_is_one_clear_error() -> None:
     port = free_port()
     with pytest.raises(sshposture.SshUnreachable, match=rf"127.0.0.1:{port}: cannot connect"):
         sshposture.read_offer("127.0.0.1", port, timeout=2)
-
-
-def self_signed(tmp: Path, days: float) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "web1.test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = tmp / "cert.pem", tmp / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
 
 
 @contextmanager
@@ -161,7 +128,7 @@ def tls_server(cert: Path, key: Path, minimum: ssl.TLSVersion) -> Iterator[int]:
 def test_tls_versions_expiry_and_chain(tmp_path: Path) -> None:
     import warnings
 
-    cert, key = self_signed(tmp_path, days=10.5)
+    cert, key = self_signed(tmp_path, days=10.5, address="127.0.0.1")
     with tls_server(cert, key, ssl.TLSVersion.TLSv1_2) as port:
         strict = tlsposture.posture("web1", "127.0.0.1", port, ca_file=cert, timeout=5)
         untrusted = tlsposture.posture("web1", "127.0.0.1", port, timeout=5)

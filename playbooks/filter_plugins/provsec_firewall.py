@@ -1,8 +1,10 @@
 """Ansible filters over the firewall contract of provsec.firewall: `provsec_firewall_rules` (a host's inbound
-rules), `provsec_wan_forward_rules` (what a WAN edge forwards) and `provsec_wan_zones` (the edge's zones)."""
+rules), `provsec_wan_forward_rules` (what a WAN edge forwards), `provsec_wan_zones` (the edge's zones) and
+`provsec_host_networks` (hosts' addresses as single-address networks)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -90,9 +92,18 @@ def provsec_wan_behind(hosts: list[str], edge: str, networks: dict[str, list[str
     return [h for h in hosts if h != edge and agency_side(_host_addresses(hostvars[h], h)[0], inside) is True]
 
 
+def provsec_host_networks(hosts: list[str], hostvars: Any) -> list[str]:
+    """Every address of the hosts (ansible_host and provsec_addresses) as a /32 or /128 network."""
+    try:
+        return [str(ipaddress.ip_network(a)) for h in hosts for a in _host_addresses(hostvars[h], h)]
+    except ValueError as exc:
+        raise AnsibleFilterError(f"host addresses: {exc}") from exc
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"provsec_firewall_rules": provsec_firewall_rules,
                 "provsec_wan_forward_rules": provsec_wan_forward_rules,
                 "provsec_wan_zones": provsec_wan_zones,
-                "provsec_wan_behind": provsec_wan_behind}
+                "provsec_wan_behind": provsec_wan_behind,
+                "provsec_host_networks": provsec_host_networks}

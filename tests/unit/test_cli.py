@@ -29,7 +29,8 @@ def test_the_full_parser_offers_every_area() -> None:
 def test_a_command_imports_only_its_own_area() -> None:
     probe = ("import sys; from provsec.cli import main\n"
              "try:\n    main(['scan', '--help'])\nexcept SystemExit:\n    pass\n"
-             "print(sorted(m for m in sys.modules if m.startswith('provsec.') and m.endswith('cli') and m != 'provsec.cli'))")
+             "print(sorted(m for m in sys.modules\n"
+             "             if m.startswith('provsec.') and m.endswith('cli') and m != 'provsec.cli'))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip().splitlines()[-1] == "['provsec.scan.cli']"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -41,7 +42,7 @@ class Approved:
 class Baseline:
     path: Path
     hosts: dict[str, tuple[Approved, ...]]  # key as written: an inventory host or an address
-    addresses: dict[str, str]  # key -> the address it stands for
+    addresses: dict[str, str]  # key -> the address it stands for (absent when it cannot be known: see parse)
 
     def for_address(self, address: str) -> tuple[str, tuple[Approved, ...]] | None:
         """(key, approved ports) of the host at `address`; None when the host was never reviewed."""
@@ -60,7 +61,13 @@ def load(path: Path, inventory: Inventory) -> Baseline:
     InputError naming the file and the key."""
     if not path.exists():
         return Baseline(path, {}, {})
-    data = read_yaml(path, "scan baseline")
+    return parse(path, read_yaml(path, "scan baseline"), lambda name: _address(path, inventory, name))
+
+
+def parse(path: Path, data: object, address_of: Callable[[str], str | None]) -> Baseline:
+    """The baseline in `data` (the YAML of `path`, already read). `address_of` gives the address a host key
+    stands for; None when it cannot be known (the reports resolve names from the scans, without the inventory):
+    such a host keeps its approved ports in `hosts` but matches no address."""
     if data is None:
         return Baseline(path, {}, {})
     if not isinstance(data, dict) or set(data) != {"hosts"}:
@@ -72,7 +79,9 @@ def load(path: Path, inventory: Inventory) -> Baseline:
     addresses: dict[str, str] = {}
     for key, entries in raw.items():
         name = str(key)
-        addresses[name] = _address(path, inventory, name)
+        address = address_of(name)
+        if address is not None:
+            addresses[name] = address
         hosts[name] = _entries(path, name, entries)
     seen: dict[str, str] = {}
     for name, addr in addresses.items():

@@ -19,7 +19,7 @@ from provsec.reports.month import Month
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "report", help="monthly reports: collect the month's data (incidents, backups, audit, Prometheus)",
+        "report", help="monthly reports: collect the month's data (incidents, backups, audit, Prometheus, scans)",
         description="Monthly reports (Điều 12.2a). `collect` gathers a month's data into one dated folder with a "
         "manifest of SHA-256 hashes; the notebooks read only that folder.")
     sub = parser.add_subparsers(dest="report_command", required=True, metavar="SUBCOMMAND")
@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "collect", help="gather a month's data into OUT/YYYY-MM/ with manifest.json",
         description="Gather the month's data (months in Asia/Ho_Chi_Minh) into OUT/YYYY-MM/: the register's "
         "incidents, backup status and drill records, the audit results, Prometheus query_range answers "
-        f"({', '.join(QUERIES)}). Built in a temp folder and renamed at the end: a failing source leaves nothing. "
+        f"({', '.join(QUERIES)}), the scans and the scan baseline. Built in a temp folder and renamed at the end: "
+        "a failing source leaves nothing. "
         "An existing OUT/YYYY-MM/ is never replaced.")
     col.add_argument("--month", required=True, metavar="YYYY-MM", help="the report month")
     col.add_argument("--out", required=True, metavar="DIR", help="where the dated folder is made")
@@ -39,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     col.add_argument("--audit-results", metavar="DIR",
                      help="audit-results/ (the last run before the month's end is taken), one run, or its results/")
     col.add_argument("--prometheus", metavar="URL", help="Prometheus base URL, e.g. http://127.0.0.1:9090")
+    col.add_argument("--scans", metavar="DIR", help="a provsec scan store (/var/lib/provsec/scans from the "
+                     "monitoring host): the month's scans and the last one before it; needs --scan-baseline")
+    col.add_argument("--scan-baseline", metavar="FILE", help="the reviewed baseline, INVENTORY/scan_baseline.yml")
     col.set_defaults(handler=collect_command)
 
     mon = sub.add_parser(
@@ -69,7 +73,9 @@ def collect_command(args: argparse.Namespace) -> int:
         backup_status=[host_file(t, "--backup-status") for t in args.backup_status],
         drills=[host_file(t, "--drill") for t in args.drill],
         audit_results=Path(args.audit_results) if args.audit_results else None,
-        prometheus=args.prometheus)
+        prometheus=args.prometheus,
+        scans=Path(args.scans) if args.scans else None,
+        scan_baseline=Path(args.scan_baseline) if args.scan_baseline else None)
     folder = collect(month, Path(args.out), sources)
     print(folder)
     return 0

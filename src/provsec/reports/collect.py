@@ -9,6 +9,8 @@ collect wrote once: re-run later, it gives the same numbers. Layout of OUT/YYYY-
     backups/drills/NN-HOST.json   drill records, byte for byte
     audit/HOST.json               the audit run's per-host results, byte for byte
     prometheus/NAME.json          query_range answers of Prometheus, with the query, start, end and step
+    scans/scan-STAMP.json         the scans started in the month, and the last one before it, byte for byte
+    scans/baseline.yml            the reviewed scan baseline (INVENTORY/scan_baseline.yml), byte for byte
 
 The folder is built in a hidden temp directory next to it and renamed into place at the end: a source that fails
 leaves no folder (and no temp directory). An existing folder is never replaced: it is what earlier reports were
@@ -33,6 +35,7 @@ from provsec.errors import InputError
 from provsec.fileio import read_json, write_atomic
 from provsec.reports import prometheus
 from provsec.reports.month import Month
+from provsec.reports.scans import Scan, ScanData, parse_baseline, parse_scan
 from provsec.reports.sources import (
     BackupRun,
     ControlResult,
@@ -46,6 +49,7 @@ from provsec.reports.sources import (
     parse_backup_status,
     parse_drills,
 )
+from provsec.scan import store as scan_store
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -60,6 +64,8 @@ QUERIES: dict[str, str] = {
 }
 _AUDIT_RUN = re.compile(r"\d{8}T\d{6}Z")
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_SCAN = re.compile(r"scan-(\d{8}T\d{6}Z)(?:-\d+)?\.json")  # provsec.scan.store's names
+BASELINE = "scans/baseline.yml"
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ class Sources:
     drills: Sequence[tuple[str, Path]] = ()
     audit_results: Path | None = None
     prometheus: str | None = None
+    scans: Path | None = None  # a provsec scan store
+    scan_baseline: Path | None = None
     queries: dict[str, str] = field(default_factory=lambda: dict(QUERIES))
 
 
@@ -107,6 +115,28 @@ def audit_run_dir(path: Path, month: Month) -> Path:
         raise InputError(f"--audit-results {path}: no audit run (results/ or YYYYMMDDTHHMMSSZ/results/) before the "
                          f"end of {month}")
     return max(runs)[1]
+
+
+def month_scans(store: Path, month: Month) -> list[Path]:
+    """The scans of `--scans STORE` to collect, oldest first: those started within the month, and the last one
+    started before it (what was already open on the 1st). Chosen by the UTC time in the file name; collect checks
+    that the scan's started_at says the same."""
+    if not store.is_dir():
+        raise InputError(f"--scans {store}: directory not found (a provsec scan store, e.g. /var/lib/provsec/scans)")
+    before, within = [], []
+    for path in scan_store.scans(store):
+        match = _SCAN.fullmatch(path.name)
+        if match is None:
+            raise InputError(f"--scans {path}: not a stored scan name (scan-YYYYMMDDTHHMMSSZ.json)")
+        at = datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        if at < month.start:
+            before = [path]
+        elif at < month.end:
+            within.append(path)
+    if not within:
+        raise InputError(f"--scans {store}: no scan started in {month} (scan-YYYYMMDDTHHMMSSZ.json, UTC): nothing "
+                         "was observed, so no drift can be reported")
+    return before + within
 
 
 class _Builder:
@@ -153,9 +183,9 @@ def collect(month: Month, out: Path, sources: Sources, now: Callable[[], datetim
         raise InputError(f"{final}: already collected (reports were computed from it): collect into another --out "
                          "or move it away first")
     if not any((sources.register, sources.backup_status, sources.drills, sources.audit_results,
-                sources.prometheus)):
+                sources.prometheus, sources.scans)):
         raise InputError("report collect: no source given (--register, --backup-status, --drill, --audit-results, "
-                         "--prometheus)")
+                         "--prometheus, --scans)")
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{month}.collecting-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir(mode=0o750)
@@ -188,6 +218,8 @@ def collect(month: Month, out: Path, sources: Sources, now: Callable[[], datetim
                 b.add(f"prometheus/{name}.json", _json_bytes({
                     "query": query, "start": iso_utc(start), "end": iso_utc(end), "step_s": DAY_S,
                     "answer": answer}), "prometheus", f"{sources.prometheus} {query}")
+        if sources.scans is not None or sources.scan_baseline is not None:
+            _collect_scans(b, sources.scans, sources.scan_baseline, month)
         manifest = {"format": FORMAT, "month": str(month), "timezone": month.timezone,
                     "collected_at": iso_utc(clock()), "files": b.entries}
         write_atomic(tmp / MANIFEST, _json_bytes(manifest), 0o640)
@@ -203,6 +235,27 @@ def collect(month: Month, out: Path, sources: Sources, now: Callable[[], datetim
     return final
 
 
+def _collect_scans(b: _Builder, store: Path | None, baseline: Path | None, month: Month) -> None:
+    if store is None or baseline is None:
+        raise InputError("--scans and --scan-baseline: give both (drift is a scan against the reviewed baseline)")
+    for path in month_scans(store, month):
+        data, doc = _read_source(path, "--scans")
+        scan = parse_scan(doc, path.name, f"--scans {path}")
+        stamp = _SCAN.fullmatch(path.name)
+        if stamp is None or iso_utc(scan.started_at) != iso_utc(datetime.strptime(
+                stamp.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)):
+            raise InputError(f"--scans {path}: started_at {scan.result.started_at} is not the time in the file name")
+        b.add(f"scans/{path.name}", data, "scan", str(path))
+    try:
+        data = baseline.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"--scan-baseline {baseline}: file not found") from None
+    except OSError as exc:
+        raise InputError(f"--scan-baseline {baseline}: cannot read ({exc.strerror})") from None
+    parse_baseline(data, Path(f"--scan-baseline {baseline}"))
+    b.add(BASELINE, data, "scan_baseline", str(baseline))
+
+
 # -- reading a collected folder -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Collected:
@@ -215,6 +268,7 @@ class Collected:
     audit: list[ControlResult] | None
     prometheus: dict[str, list[prometheus.Series]]
     files: list[dict[str, Any]]
+    scans: ScanData | None = None  # None: no scan data were collected
 
     def previous_audit(self) -> list[ControlResult] | None:
         """The previous month's collected audit (a sibling folder, verified the same way), if it was collected."""
@@ -277,9 +331,14 @@ def load_collected(folder: str | Path) -> Collected:
     drills: list[Drill] = []
     audit: list[ControlResult] | None = None
     series: dict[str, list[prometheus.Series]] = {}
+    scans: list[Scan] = []
+    baseline: tuple[bytes, Path] | None = None
     for entry in doc["files"]:
         path = root / entry["path"]
         where = str(path)
+        if entry.get("kind") == "scan_baseline":  # YAML; read once the scans name its hosts
+            baseline = (contents[entry["path"]], path)
+            continue
         try:
             data = json.loads(contents[entry["path"]])
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -296,6 +355,18 @@ def load_collected(folder: str | Path) -> Collected:
             audit = (audit or []) + parse_audit_host(data, where)
         elif kind == "prometheus":
             series[PurePosixPath(entry["path"]).stem] = prometheus.parse_matrix(data.get("answer"), where)
+        elif kind == "scan":
+            scans.append(parse_scan(data, path.name, where))
         else:
             raise InputError(f"{root / MANIFEST}: {entry['path']}: unknown kind {kind!r}")
-    return Collected(root, month, collected_at, incidents, runs, drills, audit, series, doc["files"])
+    return Collected(root, month, collected_at, incidents, runs, drills, audit, series, doc["files"],
+                     _scan_data(root, scans, baseline))
+
+
+def _scan_data(root: Path, scans: list[Scan], baseline: tuple[bytes, Path] | None) -> ScanData | None:
+    if baseline is None:
+        if scans:
+            raise InputError(f"{root / MANIFEST}: scans without their baseline ({BASELINE})")
+        return None
+    ordered = tuple(sorted(scans, key=lambda s: (s.started_at, s.name)))
+    return ScanData(ordered, parse_baseline(baseline[0], baseline[1], ordered))

@@ -49,6 +49,23 @@ def status_row(state: str, finished: str, last_success: str, snapshot: str | Non
              "last_success_at": last_success, "snapshots": 3}]
 
 
+def store_scan(store: Path, started: str, ports: dict[int, str]) -> None:
+    """One stored scan (scan store JSON) of web1 (10.0.0.11), TCP ports 22, 443 and 8080."""
+    doc = {"format": "provsec-scan/1", "started_at": started, "finished_at": started, "nmap_version": "7.93",
+           "command": "nmap -sT", "targets": ["10.0.0.11"], "ports_scanned": "22,443,8080",
+           "hosts": [{"address": "10.0.0.11", "name": "web1", "status": "up", "ports": [
+               {"port": port, "proto": "tcp", "state": state} for port, state in ports.items()]}]}
+    stamp = started.replace("-", "").replace(":", "")
+    (store / f"scan-{stamp}.json").write_text(json.dumps(doc), encoding="utf-8")
+
+
+SCAN_BASELINE = """hosts:
+  web1:
+    - {port: 22, proto: tcp, reason: "SSH", approved_by: "An", approved_at: "2026-09-01T00:00:00Z"}
+    - {port: 443, proto: tcp, reason: "HTTPS", approved_by: "Bình", approved_at: "2026-09-01T00:00:00Z"}
+"""
+
+
 def audit_run(root: Path, stamp: str, hosts: dict[str, dict[str, str]]) -> None:
     """One `provsec audit evaluate` run: RESULTS/<host>.json per host (and summary.json, which is not read)."""
     results = root / stamp / "results"
@@ -89,10 +106,18 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     audit_run(audits, "20261030T020000Z", {
         "web1": {"PS-SSH-02": "pass", "PS-SSH-03": "fail", "PS-SYS-01": "excepted", "PS-AUD-01": "not_applicable"},
         "db1": {"PS-SSH-02": "pass", "PS-SSH-03": "pass"}})
+    scans = root / "scans"
+    scans.mkdir()
+    store_scan(scans, "2026-09-29T02:00:00Z", {22: "open", 443: "open", 8080: "closed"})  # as approved
+    store_scan(scans, "2026-10-05T02:00:00Z", {22: "open", 443: "open", 8080: "open"})  # 8080 not approved
+    store_scan(scans, "2026-10-06T08:30:00Z", {22: "open", 443: "open", 8080: "closed"})  # closed again
+    store_scan(scans, "2026-10-20T01:00:00Z", {22: "open", 443: "filtered", 8080: "closed"})  # 443 not open
+    (root / "scan_baseline.yml").write_text(SCAN_BASELINE, encoding="utf-8")
     out = root / "data"
     collect(Month.parse("2026-09"), out, Sources(audit_results=audits), now=lambda: NOW)
     collect(Month.parse("2026-10"), out, Sources(register=root / "incidents.sqlite", backup_status=status,
-                                                 drills=[("db1", drill)], audit_results=audits), now=lambda: NOW)
+                                                 drills=[("db1", drill)], audit_results=audits, scans=scans,
+                                                 scan_baseline=root / "scan_baseline.yml"), now=lambda: NOW)
     return out / "2026-10"
 
 
@@ -188,6 +213,17 @@ def test_html_has_no_code_and_the_hand_computed_figures(report: Path) -> None:
     # changed since September: web1 SSH-02 fail → pass, SYS-01 fail → excepted
     assert ["web1", "PS-SSH-02", "không đạt", "đạt"] in table
     assert ["web1", "PS-SYS-01", "không đạt", "ngoại lệ"] in table
+    # scans of web1 in October: 5/10 02:00Z, 6/10 08:30Z, 20/10 01:00Z (3; the 29/9 one only tells what was open on
+    # the 1st: nothing). 8080 open on 5/10 = 09:00 local, closed on 6/10 = 15:30 local; 443 filtered on 20/10 =
+    # 08:00 local, still so at the month's end. Found 2, resolved 1, unresolved 1, carried 0.
+    assert "Thay đổi cổng mạng (quét nmap): phát hiện và đã xử lý" in (report / "bao-cao-2026-10.html").read_text(
+        encoding="utf-8")
+    assert ["Số lần quét trong tháng", "3"] in table and ["Thay đổi phát hiện trong tháng", "2"] in table
+    assert ["Đã xử lý", "1"] in table and ["Chưa xử lý đến cuối tháng", "1"] in table
+    assert ["Tồn từ tháng trước (còn mở ngày 01)", "0"] in table
+    assert ["web1", "8080/tcp", "cổng mở chưa được phê duyệt", "05/10/2026 09:00", "06/10/2026 15:30",
+            "đã đóng cổng"] in table
+    assert ["web1", "443/tcp", "cổng đã phê duyệt nhưng không mở", "20/10/2026 08:00", "-", "chưa xử lý"] in table
 
 
 def test_pdf_is_a4_with_liberation_serif_embedded_and_the_frame_as_text(report: Path) -> None:
@@ -263,6 +299,7 @@ def test_document_date_and_the_example_settings() -> None:
 
 
 @pytest.mark.parametrize(("name", "parameters"), [
+    ("monthly_incidents.ipynb", ["month", "agency", "data_dir", "language", "working_hours"]),
     ("monthly_backups.ipynb", ["month", "agency", "data_dir", "language", "rpo_target_hours", "rto_target_hours"]),
     ("compliance.ipynb", ["month", "agency", "data_dir", "language"])])
 def test_the_new_notebooks_have_typed_parameters_first_and_no_outputs(name: str, parameters: list[str]) -> None:

@@ -16,11 +16,20 @@ LABELS: dict[str, dict[str, str]] = {
            "hours": "giờ", "working_hours": "giờ làm việc",
            "pass": "đạt", "fail": "không đạt", "not_applicable": "không áp dụng", "excepted": "ngoại lệ",
            "ok": "thành công", "failed": "thất bại", "partial": "không đầy đủ", "met": "đạt", "not_met": "không đạt",
-           "unknown": "chưa rõ"},
+           "unknown": "chưa rõ",
+           "unexpected-open": "cổng mở chưa được phê duyệt", "approved-not-open": "cổng đã phê duyệt nhưng không mở",
+           "host-disappeared": "máy chủ đã rà soát không phản hồi", "host-appeared": "máy chủ chưa được rà soát",
+           "closed": "đã đóng cổng", "approved": "đã phê duyệt", "reopened": "cổng mở lại",
+           "host-back": "máy chủ phản hồi trở lại", "host-gone": "máy chủ không còn phản hồi",
+           "unresolved": "chưa xử lý"},
     "en": {"critical": "critical", "warning": "warning", "host": "host", "backup": "backup", "security": "security",
            "monitoring": "monitoring", "other": "other", "none": "none", "hours": "h", "working_hours": "working h",
            "pass": "pass", "fail": "fail", "not_applicable": "not applicable", "excepted": "excepted", "ok": "ok",
-           "failed": "failed", "partial": "partial", "met": "met", "not_met": "not met", "unknown": "unknown"},
+           "failed": "failed", "partial": "partial", "met": "met", "not_met": "not met", "unknown": "unknown",
+           "unexpected-open": "unapproved open port", "approved-not-open": "approved port not open",
+           "host-disappeared": "reviewed host not answering", "host-appeared": "host never reviewed",
+           "closed": "port closed", "approved": "approved", "reopened": "port open again", "host-back": "host back",
+           "host-gone": "host gone", "unresolved": "unresolved"},
 }
 
 

@@ -371,14 +371,14 @@ def wait_scraped_twice(port: int) -> None:
 def answer_by_the_mailed_link(inbox: Inbox, notify_port: int, tmp_path: Path) -> None:
     """The on-call person's mail arrives (not the next level's), one incident is open; GET on the mail's link
     acknowledges nothing, POST acknowledges as that person."""
-    def critical() -> list[Any]:  # the brute-force warning of the same events may be mailed first: not this one
+    def critical_mails() -> list[Any]:  # the brute-force warning of the same events may be mailed first: not this one
         return [m for m in inbox.to("an@stttt.test")
                 if "ProvsecSecuritySshLoginAfterFailures" in str(m["Subject"]) + m.get_content()]
 
     deadline = time.monotonic() + 90
-    while not critical() and time.monotonic() < deadline:
+    while not critical_mails() and time.monotonic() < deadline:
         time.sleep(0.5)
-    mails = critical()
+    mails = critical_mails()
     assert mails, f"no mail of the critical alert in 90 s:\n{(tmp_path / 'notify.log').read_text()[-2000:]}"
     body = mails[0].get_content()
     assert "web1" in body

@@ -162,13 +162,17 @@ def _json_bytes(doc: Any) -> bytes:
     return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def _read_source(path: Path, option: str) -> tuple[bytes, Any]:
+def _read_bytes(path: Path, option: str) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{option} {path}: file not found") from None
     except OSError as exc:
         raise InputError(f"{option} {path}: cannot read ({exc.strerror})") from None
+
+
+def _read_source(path: Path, option: str) -> tuple[bytes, Any]:
+    data = _read_bytes(path, option)
     try:
         return data, json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -246,12 +250,7 @@ def _collect_scans(b: _Builder, store: Path | None, baseline: Path | None, month
                 stamp.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)):
             raise InputError(f"--scans {path}: started_at {scan.result.started_at} is not the time in the file name")
         b.add(f"scans/{path.name}", data, "scan", str(path))
-    try:
-        data = baseline.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"--scan-baseline {baseline}: file not found") from None
-    except OSError as exc:
-        raise InputError(f"--scan-baseline {baseline}: cannot read ({exc.strerror})") from None
+    data = _read_bytes(baseline, "--scan-baseline")
     parse_baseline(data, Path(f"--scan-baseline {baseline}"))
     b.add(BASELINE, data, "scan_baseline", str(baseline))
 

@@ -104,19 +104,23 @@ class LabHandle:
         pytest.fail(f"{host}: the lab stayed locked for 5 minutes")
 
 
-# A TCP server that answers "ok" to every connection, for 300 s at most
+# A TCP server that answers "ok" to every connection, for argv[3] seconds at most
 LISTENER = """
 import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8); s.settimeout(1)
 print("ready", flush=True)
-end = time.monotonic() + 300
+end = time.monotonic() + float(sys.argv[3])
 while time.monotonic() < end:
     try:
         c, _ = s.accept()
     except socket.timeout:
         continue
-    c.sendall(b"ok"); c.close()
+    try:
+        c.sendall(b"ok")
+    except OSError:  # a port scanner resets the connection as soon as it is made
+        pass
+    c.close()
 """
 
 
@@ -129,16 +133,23 @@ def address(lab: LabHandle, host: str) -> str:
 
 
 @contextmanager
-def listener(lab: LabHandle, host: str, port: int) -> Iterator[None]:
-    """A TCP server in host's network namespace on its address (bounded: 300 s), answering "ok"."""
+def listener(lab: LabHandle, host: str, port: int, lifetime: float = 300) -> Iterator[None]:
+    """A TCP server in host's network namespace on its address, answering "ok", for lifetime seconds at most.
+
+    Leaving the block with the server already gone (its lifetime was shorter than the work inside) fails: what
+    the block observed may then have been a closed port, not the listener."""
     proc = subprocess.Popen(["ip", "netns", "exec", netns(lab, host), "python3", "-c", LISTENER,
-                             address(lab, host), str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                             address(lab, host), str(port), str(lifetime)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.strip() == "ready", proc.stderr.read() if proc.stderr else line
         yield
+        if proc.poll() is not None:
+            error = proc.stderr.read() if proc.stderr else ""
+            pytest.fail(f"the listener on {host}:{port} ended (rc {proc.returncode}) before the block did "
+                        f"(lifetime {lifetime:.0f} s): {error[-2000:]}")
     finally:
         proc.kill()
         proc.wait(timeout=10)

@@ -28,6 +28,7 @@ STORE = "/var/lib/provsec/scans"
 TEXTFILE = "/var/lib/prometheus/node-exporter/provsec_scan.prom"
 CATALOGUE = "/etc/provsec/policy/controls"
 APPROVED, NEW = 8080, 8443  # both among nmap's 1000 most common ports, which the daily scan covers
+LIFETIME = 1200  # seconds a listener lives: two runs of the daily scan on a loaded 2-core CI machine fit
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,15 @@ def on_mon(lab: LabHandle, command: str, ok: tuple[int, ...] = (0,)) -> str:
 
 def run_service(lab: LabHandle) -> None:
     """One run of the deployed service, as its timer starts it; it must end in success (exit 0 or 1)."""
-    on_mon(lab, "systemctl start provsec-scan.service && systemctl show -P Result provsec-scan.service")
+    started = time.monotonic()
+    result = on_mon(lab, "systemctl start provsec-scan.service && systemctl show -P Result provsec-scan.service")
+    print(f"provsec-scan.service: {result.strip()} in {time.monotonic() - started:.0f} s")
+
+
+def last_run_report(lab: LabHandle) -> str:
+    """What the service's last run printed (its drift report), for assertion messages."""
+    return on_mon(lab, "journalctl -u provsec-scan.service -o cat --no-pager "
+                       "_SYSTEMD_INVOCATION_ID=$(systemctl show -P InvocationID provsec-scan.service) | tail -60")
 
 
 def metrics(lab: LabHandle) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -83,18 +92,19 @@ def test_the_daily_scan_is_deployed_and_covers_every_host(scanner: LabHandle) ->
 
 def test_new_listener_is_drift_and_a_stopped_approved_service_reads_closed(scanner: LabHandle) -> None:
     lab = scanner
-    with listener(lab, "db1", APPROVED):
+    with listener(lab, "db1", APPROVED, LIFETIME):
         run_service(lab)
         accepted = on_mon(lab, f"{PROVSEC} scan baseline -i {INVENTORY} --store {STORE} --accept "
                                f"--approver 'Nguyễn Văn Kiểm' --reason 'lab: rà soát'")
         assert f"db1 {APPROVED}/tcp" in accepted, accepted
         run_service(lab)
         settled = metrics(lab)
+        report = last_run_report(lab)
     for host in lab.hosts:  # the baseline now holds what was open: no drift anywhere
-        assert value(settled, "provsec_scan_unexpected_open_ports", host=host) == 0, host
-        assert value(settled, "provsec_scan_approved_ports_not_open", host=host) == 0, host
+        assert value(settled, "provsec_scan_unexpected_open_ports", host=host) == 0, (host, report)
+        assert value(settled, "provsec_scan_approved_ports_not_open", host=host) == 0, (host, report)
     drift_before = value(settled, "provsec_scan_drift_events_total", kind="unexpected-open") or 0
-    with listener(lab, "db1", NEW):  # the approved listener is stopped, a new one listens
+    with listener(lab, "db1", NEW, LIFETIME):  # the approved listener is stopped, a new one listens
         run_service(lab)
         after = metrics(lab)
     assert value(after, "provsec_scan_unexpected_open_ports", host="db1") == 1
@@ -120,7 +130,7 @@ def test_what_the_firewall_hides_reads_filtered_not_closed(scanner: LabHandle, t
     lab = scanner
     baseline = tmp_path / "scan_baseline.yml"
     baseline.write_text(on_mon(lab, f"cat {INVENTORY}/scan_baseline.yml"))  # approves db1's APPROVED port
-    with listener(lab, "db1", APPROVED):
+    with listener(lab, "db1", APPROVED, LIFETIME):
         here = subprocess.run(
             [str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "provsec"), "scan", "run", "-i",
              str(lab.inventory_dir), "--store", str(tmp_path / "store"), "--baseline", str(baseline), "-p",

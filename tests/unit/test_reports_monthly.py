@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
@@ -261,6 +262,39 @@ def test_pdf_is_a4_with_liberation_serif_embedded_and_the_frame_as_text(report: 
         if float(y0) < 20 * MM:
             in_top_margin.append((page, word))
     assert in_top_margin == [(p, str(p)) for p in range(2, pages + 1)]
+
+
+def test_the_charts_are_in_the_html_and_drawn_in_the_pdf(report: Path) -> None:
+    page = (report / "bao-cao-2026-10.html").read_text(encoding="utf-8")
+    svgs = [ET.fromstring(s) for s in re.findall(r"<svg.*?</svg>", page, re.S)]  # noqa: S314 - our own report
+    charts = {svg.get("aria-label"): svg for svg in svgs}
+    titles = ["Số sự cố theo ngày, tháng 10/2026", "Sự kiện an toàn thông tin theo ngày (tất cả máy chủ)",
+              "Số lần sao lưu trong tháng theo máy chủ và tác vụ", "Biện pháp kiểm soát theo máy chủ và kết quả"]
+    assert list(charts) == titles
+
+    def of(title: str, cls: str) -> list[ET.Element]:
+        return [e for e in charts[title].iter() if e.get("class") == cls]
+
+    def words(title: str, cls: str) -> list[str]:
+        return ["".join(e.itertext()) for e in of(title, cls)]
+
+    # the one incident, received on 5/10: 31 bars, only the fifth drawn, reaching the top of a 0..1 axis
+    bars = of(titles[0], "bar")
+    assert len(bars) == 31 and [i for i, b in enumerate(bars, 1) if float(b.get("height", 0)) > 0] == [5]
+    assert words(titles[0], "tick") == ["0", "1"] and words(titles[0], "value") == ["1"]
+    assert words(titles[1], "no-data") == ["Không có số liệu"]  # no Prometheus data collected
+    # db1/pg: 3 runs, 2 ok and 1 failed
+    assert words(titles[2], "label") == ["db1 / pg"] and words(titles[2], "total") == ["3"]
+    assert [e.get("data-series") for e in of(titles[2], "segment")] == ["0", "1"]
+    # controls: db1 2 pass; web1 one of each status, in the order pass, fail, not applicable, excepted
+    assert words(titles[3], "label") == ["db1", "web1"] and words(titles[3], "total") == ["2", "4"]
+    assert [e.get("data-series") for e in of(titles[3], "segment")] == ["0", "0", "1", "2", "3"]
+
+    # drawn in the PDF as text in the document's font (the font and margin checks above cover the charts too)
+    text = poppler("pdftotext", "-layout", str(report / "bao-cao-2026-10.pdf"), "-")
+    for line in [*titles, "Không có số liệu", "db1 / pg", "không thành công", "không áp dụng"]:
+        assert line in text, line
+    assert re.search(r"1 +2 +3 +4 +5 +6 +7 +8 +9 +10 +11 .* 29 +30 +31", text)  # the days under the bars
 
 
 def test_a_failing_notebook_stops_the_report_naming_it(tmp_path: Path, data_dir: Path, kernel_env: None,

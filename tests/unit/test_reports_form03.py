@@ -1,24 +1,32 @@
 """provsec.reports.form03 (Mẫu 03 of Thông tư 20/2017/TT-BTTTT, the initial incident report) on a real incident
-register filled through its own API, with `notified` and `escalated` events written as provsec notify writes them.
+register filled through its own API, with `notified` and `escalated` events written as provsec notify writes them;
+then notebooks/monthly_incidents.ipynb run by papermill on folders collected from such registers without scans.
 
 October 2026, Asia/Ho_Chi_Minh (UTC+7, no daylight saving). The data are collected at NOW = 2026-11-02 01:00 UTC =
 02/11/2026 08:00 local. Every expected field below is written out by hand, never produced by the code under test."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import papermill
 import pytest
 
 from provsec.errors import InputError
 from provsec.notify.register import Register
+from provsec.reports.collect import Sources, collect
 from provsec.reports.form03 import SystemInfo, form_rows, initial_reports, no_major_sentence
 from provsec.reports.month import Month
 from provsec.reports.sources import IncidentRecord, load_register
 
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOK = REPO / "notebooks" / "monthly_incidents.ipynb"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 TZ = "Asia/Ho_Chi_Minh"
 OCTOBER = Month.parse("2026-10")
@@ -249,3 +257,92 @@ def test_no_major_sentence() -> None:
                                           "phải báo cáo ban đầu theo Mẫu 03.")
     assert no_major_sentence(OCTOBER, register=False) == ("Dữ liệu tháng này không có sổ sự cố: không lập được báo "
                                                           "cáo ban đầu theo Mẫu 03.")
+
+
+# -- the notebook, run by papermill on folders collected without scans -----------------------------------------------
+@pytest.fixture(autouse=True)
+def kernel_imports_this_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel imports provsec from this work tree, as the test process does."""
+    paths = [str(REPO / "src"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+
+
+def run(tmp_path: Path, data_dir: Path, **parameters: str) -> str:
+    """Execute the notebook; the Markdown and text it displayed."""
+    if importlib.util.find_spec("ipykernel") is None:
+        pytest.fail("ipykernel is not installed in this environment (pyproject.toml lists it: run scripts/bootstrap)")
+    output = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(NOTEBOOK), str(output), parameters={"month": "2026-10", "data_dir": str(data_dir),
+                                                                       **parameters},
+                               kernel_name="python3", cwd=str(tmp_path), progress_bar=False)
+    shown = []
+    for cell in json.loads(output.read_text(encoding="utf-8"))["cells"]:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            shown.append("".join(data.get("text/markdown") or data.get("text/plain") or out.get("text") or ""))
+    return "\n".join(shown)
+
+
+NO_SCANS = "Dữ liệu tháng này không có kết quả quét mạng: không có số liệu thay đổi cổng mạng."
+
+
+@pytest.fixture(scope="module")
+def collected(register_file: tuple[Path, dict[str, int]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("collected")
+    collect(OCTOBER, out, Sources(register=register_file[0]), now=lambda: NOW)
+    return out
+
+
+def test_notebook_shows_the_form_of_each_major_incident(tmp_path: Path, collected: Path,
+                                                        register_file: tuple[Path, dict[str, int]]) -> None:
+    ids = register_file[1]
+    shown = run(tmp_path, collected)
+    assert NO_SCANS in shown
+    for name in "ABCD":
+        assert f"**Sự cố số {ids[name]}**" in shown
+    assert f"**Sự cố số {ids['E']}**" not in shown and f"**Sự cố số {ids['F']}**" not in shown
+    unknown = "chưa xác định (thu thập với --inventory)"
+    a = (f"| Mục (Mẫu 03) | Nội dung |\n|---|---|\n"
+         f"| Số sự cố trong sổ sự cố | {ids['A']} (incident:{ids['A']}) |\n"
+         f"| Tên hệ thống thông tin bị sự cố | {unknown} |\n"
+         f"| Cấp độ của hệ thống thông tin | {unknown} |\n"
+         "| Máy chủ liên quan | db1 |\n"
+         "| Mức cảnh báo | nghiêm trọng |\n"
+         "| Thời điểm phát hiện sự cố | 02/10/2026 17:00 (cảnh báo bắt đầu); 02/10/2026 17:05 (sổ sự cố tiếp nhận) |\n"
+         "| Mô tả sơ bộ sự cố | Máy chủ db1 không phản hồi |\n"
+         "| Tình trạng sự cố | mới phát hiện (tính đến 02/11/2026 08:00) |\n"
+         "| Cách thức phát hiện | giám sát tự động provsec: cảnh báo ProvsecHostDown từ Prometheus/Alertmanager |\n"
+         "| Đã thông báo cho | Alertmanager chuyển tới provsec-oncall; "
+         "02/10/2026 17:05: Cấp 1 (Trực ban): email → an (an@stttt.example.vn): ok; "
+         "02/10/2026 17:06: Cấp 1 (Trực ban): sms → an (0900000001): lỗi (failed): modem không phản hồi; "
+         "02/10/2026 17:20: Cấp 2 (Lãnh đạo): email → chi (chi@stttt.example.vn): ok |")
+    assert a in shown
+    assert "| Tình trạng sự cố | đã tiếp nhận: binh, lúc 05/10/2026 08:10 (tính đến 02/11/2026 08:00) |" in shown
+    assert "| Máy chủ liên quan | web1, agency1 |" in shown
+    assert ("| Tình trạng sự cố | đã xử lý xong: hệ thống giám sát (tự hết cảnh báo), lúc 06/10/2026 15:00 "
+            "(tính đến 02/11/2026 08:00) |") in shown
+    assert ("| Tình trạng sự cố | đã xử lý xong: an, lúc 20/10/2026 10:00; đã tiếp nhận: an, lúc 20/10/2026 09:15 "
+            "(tính đến 02/11/2026 08:00) |") in shown
+    assert "không có sự cố nào ở mức" not in shown
+
+
+def test_notebook_in_english(tmp_path: Path, collected: Path) -> None:
+    shown = run(tmp_path, collected, language="en")
+    assert "| Status | acknowledged: binh, at 2026-10-05 08:10 (as of 2026-11-02 08:00) |" in shown
+    assert "| Information system affected | not determined (collect with --inventory) |" in shown
+
+
+def test_notebook_without_scans_nor_major_incident_says_so(tmp_path: Path) -> None:
+    reg = Register(tmp_path / "incidents.sqlite")
+    # one warning on Wed 7/10, resolved by Alertmanager: an incident, but not a major one
+    reg.record_webhook(webhook("W", "ProvsecHostDiskFilling", "warning", {"db1": "2026-10-07T02:00:00Z"}),
+                       now=vn(10, 7, 9))
+    reg.record_webhook(webhook("W", "ProvsecHostDiskFilling", "warning", {"db1": "2026-10-07T02:00:00Z"}, "resolved"),
+                       now=vn(10, 7, 10))
+    collect(OCTOBER, tmp_path / "data", Sources(register=tmp_path / "incidents.sqlite"), now=lambda: NOW)
+    shown = run(tmp_path, tmp_path / "data")
+    assert "| Số sự cố | 1 |" in shown
+    assert NO_SCANS in shown
+    assert ("Trong tháng 10/2026 không có sự cố nào ở mức nghiêm trọng: không có sự cố phải báo cáo ban đầu theo "
+            "Mẫu 03.") in shown
+    assert "**Sự cố số" not in shown

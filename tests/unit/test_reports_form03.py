@@ -185,6 +185,12 @@ def test_acknowledged_incident_on_a_host_the_inventory_does_not_list(
     assert both["Tên hệ thống thông tin bị sự cố"] == ("Cổng thông tin điện tử tỉnh; Hệ thống thư điện tử; "
                                                        "Hệ thống một cửa điện tử")
     assert both["Cấp độ của hệ thống thông tin"] == "web1: cấp độ 2; agency1: cấp độ 3"
+    # a host the inventory ties to no system: its level is known, its system is not
+    bare = rows_of(records, ids, "B", systems={**SYSTEMS, "agency1": ((), 2)})
+    assert bare["Tên hệ thống thông tin bị sự cố"] == ("Cổng thông tin điện tử tỉnh; Hệ thống thư điện tử; "
+                                                       "chưa xác định: inventory không gắn agency1 với hệ thống "
+                                                       "thông tin nào")
+    assert bare["Cấp độ của hệ thống thông tin"] == "cấp độ 2"
 
 
 def test_resolved_by_alertmanager_with_nobody_notified(records: list[IncidentRecord],
@@ -246,8 +252,8 @@ def test_english(records: list[IncidentRecord], register_file: tuple[Path, dict[
 def test_bad_inventory_map_is_one_error_naming_the_host(records: list[IncidentRecord]) -> None:
     with pytest.raises(InputError, match=r"systems: db1: level 6 is not a cấp độ 1–5"):
         initial_reports(records, OCTOBER, NOW, {"db1": (("CSDL",), 6)})
-    with pytest.raises(InputError, match=r"systems: web1: system names must be a non-empty tuple"):
-        initial_reports(records, OCTOBER, NOW, {"web1": ((), 2)})
+    with pytest.raises(InputError, match=r"systems: web1: system names must be a tuple of names"):
+        initial_reports(records, OCTOBER, NOW, {"web1": (("Cổng", " "), 2)})
     with pytest.raises(InputError, match=r"systems: 'bak1': expected host → \(system names, level\)"):
         initial_reports(records, OCTOBER, NOW, {"bak1": "Hệ thống sao lưu"})  # type: ignore[dict-item]
 

@@ -47,7 +47,8 @@ Systems = Mapping[str, SystemInfo | tuple[tuple[str, ...], int]]
 
 
 def check_systems(systems: Systems | None, where: str = "systems") -> dict[str, SystemInfo] | None:
-    """The caller's map host → SystemInfo or (names, level), checked: names a non-empty tuple of texts, level 1–5."""
+    """The caller's map host → SystemInfo or (names, level), checked: names a tuple of non-empty texts (empty: the
+    inventory ties the host to no system), level 1–5."""
     if systems is None:
         return None
     out: dict[str, SystemInfo] = {}
@@ -58,8 +59,8 @@ def check_systems(systems: Systems | None, where: str = "systems") -> dict[str, 
         if info is None or not isinstance(host, str) or not host:
             raise InputError(f"{where}: {host!r}: expected host → (system names, level), got {value!r}")
         names, level = info.names, info.level
-        if not isinstance(names, tuple) or not names or not all(isinstance(n, str) and n.strip() for n in names):
-            raise InputError(f"{where}: {host}: system names must be a non-empty tuple of names, got {names!r}")
+        if not isinstance(names, tuple) or not all(isinstance(n, str) and n.strip() for n in names):
+            raise InputError(f"{where}: {host}: system names must be a tuple of names, got {names!r}")
         if isinstance(level, bool) or not isinstance(level, int) or level not in LEVELS:
             raise InputError(f"{where}: {host}: level {level!r} is not a cấp độ 1–5")
         out[host] = SystemInfo(tuple(n.strip() for n in names), level)
@@ -158,6 +159,7 @@ FIELDS: dict[str, dict[str, str]] = {
 _WORDS: dict[str, dict[str, str]] = {
     "vi": {"unknown": "chưa xác định (thu thập với --inventory)",
            "not_listed": "chưa xác định: {host} không có trong inventory",
+           "no_system": "chưa xác định: inventory không gắn {host} với hệ thống thông tin nào",
            "level": "cấp độ {n}", "started": "{t} (cảnh báo bắt đầu)", "received": "{t} (sổ sự cố tiếp nhận)",
            "open": "mới phát hiện", "acknowledged": "đã tiếp nhận: {who}, lúc {t}",
            "resolved": "đã xử lý xong: {who}, lúc {t}", "monitoring": "hệ thống giám sát (tự hết cảnh báo)",
@@ -169,6 +171,7 @@ _WORDS: dict[str, dict[str, str]] = {
            "no_register": "Dữ liệu tháng này không có sổ sự cố: không lập được báo cáo ban đầu theo Mẫu 03."},
     "en": {"unknown": "not determined (collect with --inventory)",
            "not_listed": "not determined: {host} is not in the inventory",
+           "no_system": "not determined: the inventory ties {host} to no information system",
            "level": "level {n}", "started": "{t} (alert started)", "received": "{t} (received by the register)",
            "open": "newly detected", "acknowledged": "acknowledged: {who}, at {t}",
            "resolved": "resolved: {who}, at {t}", "monitoring": "the monitoring system (alert ended)",
@@ -203,6 +206,8 @@ def _system_rows(report: InitialReport, lang: str) -> tuple[str, str]:
             levels.append((h.host, missing))
         else:
             names.extend(n for n in h.system.names if n not in names)
+            if not h.system.names:
+                names.append(words["no_system"].format(host=h.host))
             levels.append((h.host, words["level"].format(n=h.system.level)))
     distinct = list(dict.fromkeys(v for _, v in levels))
     level = distinct[0] if len(distinct) == 1 else "; ".join(f"{host}: {v}" for host, v in levels)

@@ -12,10 +12,18 @@ from typing import Any
 import pytest
 
 from provsec.errors import InputError
-from provsec.reports.backups import JobFigures, Targets, backup_figures
+from provsec.reports import text
+from provsec.reports.backups import JobFigures, Targets, backup_figures, check_figures, copy_figures, growth_figures
 from provsec.reports.compliance import Change, compliance_figures
 from provsec.reports.month import Month
-from provsec.reports.sources import ControlResult, load_backup_status, load_drills, parse_audit_host
+from provsec.reports.sources import (
+    BackupRun,
+    ControlResult,
+    load_backup_status,
+    load_copies,
+    load_drills,
+    parse_audit_host,
+)
 
 OCTOBER = Month.parse("2026-10")
 AS_OF = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
@@ -170,3 +178,151 @@ def test_a_bad_audit_result_names_the_field() -> None:
     with pytest.raises(InputError, match=r"web1: results\[0\]\.status: 'ok' is not one of pass"):
         parse_audit_host({"host": "web1", "evaluated_at": "2026-10-30T02:00:00Z",
                           "results": [{"id": "PS-SSH-02", "status": "ok"}]}, "web1")
+
+
+# -- repository checks, data growth, second-site copy -----------------------------------------------------------------
+C0 = {"state": "ok", "reason": "repository checked", "duration_s": 12.5, "finished_at": "2026-09-28T20:00:00.000Z",
+      "read_data_subset": "10%"}
+C1 = {"state": "failed", "reason": "repository sftp:bak1:/repo: restic check exited 1: pack 3f2a: not referenced",
+      "duration_s": 30.0, "finished_at": "2026-10-02T18:00:00.000Z", "read_data_subset": "10%"}
+C2 = {"state": "ok", "reason": "repository checked", "duration_s": 14.0, "finished_at": "2026-10-25T20:00:00.000Z",
+      "read_data_subset": None}
+C3 = {"state": "ok", "reason": "repository checked", "duration_s": 11.0, "finished_at": "2026-11-01T20:00:00.000Z",
+      "read_data_subset": "10%"}
+
+
+def new_row(state: str, finished: str, last_success: str | None, snapshot: str | None, *, size: int | None,
+            added: int, check: dict[str, Any] | None) -> dict[str, Any]:
+    """A row of the status --json of this provsec: bytes_processed and last_check included."""
+    return {**row("pg", state, finished, last_success, snapshot), "bytes_added": added,
+            "bytes_processed": size, "last_check": check}
+
+
+A0, A1, A2, A3 = ("2026-09-29T19:00:00.000Z", "2026-10-01T19:00:00.000Z", "2026-10-02T19:00:00.000Z",
+                  "2026-10-03T19:00:00.000Z")
+A4, A5 = "2026-10-30T19:00:00.000Z", "2026-10-31T19:00:00.000Z"  # 31/10 02:00 local (October), 1/11 02:00 local
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> list[BackupRun]:
+    files = [
+        [new_row("ok", A0, A0, "s0", size=1_000_000_000, added=10_000_000, check=C0)],  # September
+        [new_row("ok", A1, A1, "s1", size=1_050_000_000, added=60_000_000, check=C0)],
+        [new_row("partial", A2, A1, "s2", size=900_000_000, added=5_000_000, check=C1)],  # partial: its size not used
+        [new_row("failed", A3, A1, None, size=None, added=0, check=C1)],  # no snapshot kept: nothing added
+        [new_row("ok", A4, A4, "s4", size=1_234_500_000, added=2_000_000, check=C2)],
+        [new_row("ok", A4, A4, "s4", size=1_234_500_000, added=2_000_000, check=C2)],  # the same run again: once
+        [new_row("ok", A5, A5, "s5", size=2_000_000_000, added=7, check=C3)],  # November
+    ]
+    out = [r for i, doc in enumerate(files) for r in load_backup_status(write(tmp_path / f"n{i}.json", doc), "db1")]
+    # web1: status files of a provsec that recorded neither the size nor the checks (bytes_added it did record)
+    old = [row("www", "ok", "2026-10-05T19:00:00.000Z", "2026-10-05T19:00:00.000Z", "w1"),
+           row("www", "ok", "2026-10-06T19:00:00.000Z", "2026-10-06T19:00:00.000Z", "w2")]
+    old[0]["bytes_added"], old[1]["bytes_added"] = 1000, 500
+    for i, doc in enumerate(old):
+        out += load_backup_status(write(tmp_path / f"old{i}.json", [doc]), "web1")
+    return out
+
+
+def test_checks_of_the_month_per_host(runs: list[BackupRun]) -> None:
+    by_host = {c.host: c for c in check_figures(runs, OCTOBER)}
+    db1 = by_host["db1"]
+    # distinct checks C0 (Sept), C1, C2 (Oct), C3 (Nov): two in October, C1 failed; the last before the end is C2
+    assert db1.recorded is True
+    assert [(c.state, c.finished_at) for c in db1.checks] == [
+        ("failed", datetime(2026, 10, 2, 18, tzinfo=UTC)), ("ok", datetime(2026, 10, 25, 20, tzinfo=UTC))]
+    assert db1.failed.value == 1 and db1.failed.sources == ("check:db1@2026-10-02T18:00:00.000000+00:00",)
+    assert db1.checks[0].reason.endswith("pack 3f2a: not referenced") and db1.checks[0].read_data_subset == "10%"
+    assert db1.last.value is not None and db1.last.value.finished_at == datetime(2026, 10, 25, 20, tzinfo=UTC)
+    # web1's status files predate last_check: no data (not "no check")
+    web1 = by_host["web1"]
+    assert (web1.recorded, web1.checks, web1.last.value) == (False, [], None)
+
+
+def test_data_growth_over_the_month(runs: list[BackupRun]) -> None:
+    by_job = {(g.host, g.job): g for g in growth_figures(runs, OCTOBER)}
+    pg = by_job[("db1", "pg")]
+    # start: the last ok run before October, A0 (1 000 000 000 B); end: the last ok run of October, A4
+    # (1 234 500 000 B; A5 is November, the partial A2 does not count) → 234 500 000 B = 234,5 MB
+    assert pg.size_start.value is not None and pg.size_start.value.snapshot == "s0"
+    assert pg.size_end.value is not None and pg.size_end.value.snapshot == "s4"
+    assert pg.growth.value == 234_500_000
+    assert text.size(pg.growth.value) == "234,5 MB" and text.size(pg.growth.value, "en") == "234.5 MB"
+    assert pg.growth.sources == ("backup:db1/pg@2026-09-29T19:00:00.000000+00:00",
+                                 "backup:db1/pg@2026-10-30T19:00:00.000000+00:00")
+    # data added: A1 60 000 000 + A2 (partial, kept) 5 000 000 + A4 2 000 000 (once) = 67 000 000 B
+    assert pg.added.value == 67_000_000 and text.size(pg.added.value) == "67,0 MB"
+    assert len(pg.added.sources) == 3
+    # web1: sizes never recorded → growth unknown; data added known: 1000 + 500 = 1,5 kB
+    www = by_job[("web1", "www")]
+    assert (www.size_start.value, www.size_end.value, www.growth.value) == (None, None, None)
+    assert www.added.value == 1500 and text.size(www.added.value) == "1,5 kB"
+
+
+def test_size_text() -> None:
+    assert [text.size(v) for v in (None, 0, 999, 1000, 1_234_567, 999_960, -2500, 1_234_500_000_000_000)] == [
+        "-", "0 B", "999 B", "1,0 kB", "1,2 MB", "1,0 MB", "-2,5 kB", "1.234,5 TB"]
+
+
+def copy_record(state: str, started: str, finished: str, last_success: str | None, name: str = "db1"
+                ) -> dict[str, Any]:
+    """A record as `provsec backup copy --json` prints it (backup/copy.py run())."""
+    return {"copy": name, "state": state, "reason": "2 snapshot(s) at the second site" if state == "ok" else
+            "repository /srv/provsec-second-site/db1: locked", "snapshots": 2 if state == "ok" else None,
+            "started_at": started, "finished_at": finished, "duration_s": 60.0, "last_success_at": last_success}
+
+
+def test_second_site_copy_last_success_failures_and_lag(tmp_path: Path, runs: list[BackupRun]) -> None:
+    k1 = copy_record("ok", "2026-10-01T20:00:00.000Z", "2026-10-01T20:30:00.000Z", "2026-10-01T20:30:00.000Z")
+    k2 = copy_record("failed", "2026-10-15T20:00:00.000Z", "2026-10-15T20:05:00.000Z", "2026-10-01T20:30:00.000Z")
+    # started 30/10 18:00Z, before A4 finished (19:00Z): A4 is not in it
+    k3 = copy_record("ok", "2026-10-30T18:00:00.000Z", "2026-10-30T19:30:00.000Z", "2026-10-30T19:30:00.000Z")
+    k4 = copy_record("ok", "2026-11-01T02:00:00.000Z", "2026-11-01T02:10:00.000Z", "2026-11-01T02:10:00.000Z")
+    copies = load_copies(write(tmp_path / "copies.json", [k1, k2])) + load_copies(write(tmp_path / "k3.json", k3))
+    copies += load_copies(write(tmp_path / "k4.json", k4)) + load_copies(write(tmp_path / "k3-again.json", k3))
+    by_host = {c.host: c for c in copy_figures(copies, runs, OCTOBER, AS_OF)}
+    db1 = by_host["db1"]
+    # October: k1, k2, k3 (k3 seen twice, once; k4 is November); k2 failed; the last success k3, 31/10 02:30 local
+    assert (db1.recorded, db1.runs.value) == (True, 3)
+    assert [(f.state, f.reason) for f in db1.failures] == [("failed", "repository /srv/provsec-second-site/db1: "
+                                                                       "locked")]
+    assert db1.last_success.value == datetime(2026, 10, 30, 19, 30, tzinfo=UTC)
+    assert text.moment(db1.last_success.value, OCTOBER.timezone) == "31/10/2026 02:30"
+    # pg: newest good backup before the month's end A4 (30/10 19:00Z); newest at the second site: the newest good
+    # backup finished before k3 started (30/10 18:00Z): A1 (1/10 19:00Z) → lag 29 days = 696 h
+    [pg] = db1.jobs
+    assert (pg.newest.value, pg.copied.value) == (datetime(2026, 10, 30, 19, tzinfo=UTC),
+                                                  datetime(2026, 10, 1, 19, tzinfo=UTC))
+    assert pg.lag_s.value == pytest.approx(696 * H) and text.hours(pg.lag_s.value) == "696,00 giờ"
+    assert "copy:db1@2026-10-30T19:30:00.000000+00:00" in pg.lag_s.sources
+    # web1: no copy record collected: no data
+    web1 = by_host["web1"]
+    assert (web1.recorded, web1.runs.value, web1.last_success.value) == (False, 0, None)
+    assert [j.lag_s.value for j in web1.jobs] == [None]
+
+
+def test_a_failed_copy_alone_still_tells_the_last_success(tmp_path: Path) -> None:
+    status = [row("pg", "ok", "2026-10-09T19:00:00.000Z", "2026-10-09T19:00:00.000Z", "a"),
+              row("pg", "ok", "2026-10-19T19:00:00.000Z", "2026-10-19T19:00:00.000Z", "b")]
+    runs = [r for i, doc in enumerate(status) for r in load_backup_status(write(tmp_path / f"s{i}.json", [doc]),
+                                                                             "db1")]
+    copies = load_copies(write(tmp_path / "c.json", copy_record(
+        "failed", "2026-10-20T00:00:00.000Z", "2026-10-20T00:01:00.000Z", "2026-10-10T00:00:00.000Z")))
+    [db1] = copy_figures(copies, runs, OCTOBER, AS_OF)
+    # the success of 10/10 00:00Z is known only by its finish, which stands for its start: the backup of 9/10
+    # 19:00Z is there, that of 19/10 19:00Z not → 10 days = 240 h
+    assert (db1.runs.value, len(db1.failures), db1.last_success.value) == (1, 1, datetime(2026, 10, 10, tzinfo=UTC))
+    assert db1.jobs[0].lag_s.value == pytest.approx(240 * H)
+
+
+def test_bad_copy_and_check_records_name_the_field(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"c\.json: \[0\]\.state: 'done' is not ok or failed"):
+        load_copies(write(tmp_path / "c.json", [{**copy_record("ok", A1, A1, A1), "state": "done"}]))
+    with pytest.raises(InputError, match=r"c2\.json\.copy: expected text"):
+        load_copies(write(tmp_path / "c2.json", {**copy_record("ok", A1, A1, A1), "copy": None}))
+    with pytest.raises(InputError, match=r"s\.json: \[0\]\.last_check\.finished_at: 'soon' is not an ISO 8601"):
+        bad = new_row("ok", A1, A1, "x", size=1, added=1, check={**C1, "finished_at": "soon"})
+        load_backup_status(write(tmp_path / "s.json", [bad]), "db1")
+    with pytest.raises(InputError, match=r"s2\.json: \[0\]\.bytes_processed: expected a number of bytes"):
+        bad = new_row("ok", A1, A1, "x", size=-1, added=1, check=None)
+        load_backup_status(write(tmp_path / "s2.json", [bad]), "db1")

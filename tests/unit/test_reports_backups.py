@@ -5,15 +5,18 @@ Backups: October 2026 in Asia/Ho_Chi_Minh, i.e. [2026-09-30T17:00Z, 2026-10-31T1
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import papermill
 import pytest
 
 from provsec.errors import InputError
 from provsec.reports import text
 from provsec.reports.backups import JobFigures, Targets, backup_figures, check_figures, copy_figures, growth_figures
+from provsec.reports.collect import Sources, collect
 from provsec.reports.compliance import Change, compliance_figures
 from provsec.reports.month import Month
 from provsec.reports.sources import (
@@ -25,6 +28,7 @@ from provsec.reports.sources import (
     parse_audit_host,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 OCTOBER = Month.parse("2026-10")
 AS_OF = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 H = 3600.0
@@ -203,8 +207,9 @@ A0, A1, A2, A3 = ("2026-09-29T19:00:00.000Z", "2026-10-01T19:00:00.000Z", "2026-
 A4, A5 = "2026-10-30T19:00:00.000Z", "2026-10-31T19:00:00.000Z"  # 31/10 02:00 local (October), 1/11 02:00 local
 
 
-@pytest.fixture
-def runs(tmp_path: Path) -> list[BackupRun]:
+def status_files() -> list[tuple[str, list[dict[str, Any]]]]:
+    """Status files saved after each run: db1 by this provsec, web1 by one that recorded neither the size nor the
+    checks (row(): no bytes_processed, no last_check; bytes_added it did record)."""
     files = [
         [new_row("ok", A0, A0, "s0", size=1_000_000_000, added=10_000_000, check=C0)],  # September
         [new_row("ok", A1, A1, "s1", size=1_050_000_000, added=60_000_000, check=C0)],
@@ -214,14 +219,16 @@ def runs(tmp_path: Path) -> list[BackupRun]:
         [new_row("ok", A4, A4, "s4", size=1_234_500_000, added=2_000_000, check=C2)],  # the same run again: once
         [new_row("ok", A5, A5, "s5", size=2_000_000_000, added=7, check=C3)],  # November
     ]
-    out = [r for i, doc in enumerate(files) for r in load_backup_status(write(tmp_path / f"n{i}.json", doc), "db1")]
-    # web1: status files of a provsec that recorded neither the size nor the checks (bytes_added it did record)
     old = [row("www", "ok", "2026-10-05T19:00:00.000Z", "2026-10-05T19:00:00.000Z", "w1"),
            row("www", "ok", "2026-10-06T19:00:00.000Z", "2026-10-06T19:00:00.000Z", "w2")]
     old[0]["bytes_added"], old[1]["bytes_added"] = 1000, 500
-    for i, doc in enumerate(old):
-        out += load_backup_status(write(tmp_path / f"old{i}.json", [doc]), "web1")
-    return out
+    return [("db1", doc) for doc in files] + [("web1", [doc]) for doc in old]
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> list[BackupRun]:
+    return [r for i, (host, doc) in enumerate(status_files())
+            for r in load_backup_status(write(tmp_path / f"s{i}.json", doc), host)]
 
 
 def test_checks_of_the_month_per_host(runs: list[BackupRun]) -> None:
@@ -326,3 +333,62 @@ def test_bad_copy_and_check_records_name_the_field(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"s2\.json: \[0\]\.bytes_processed: expected a number of bytes"):
         bad = new_row("ok", A1, A1, "x", size=-1, added=1, check=None)
         load_backup_status(write(tmp_path / "s2.json", [bad]), "db1")
+
+
+# -- the notebook --------------------------------------------------------------------------------------------------
+def copy_files() -> list[Any]:
+    """db1's copies: k1 ok, k2 failed (the second site locked), k3 ok but started before A4 finished, k4 November;
+    k1 and k2 as `backup copy --json` printed them, k3 and k4 as state files."""
+    k1 = copy_record("ok", "2026-10-01T20:00:00.000Z", "2026-10-01T20:30:00.000Z", "2026-10-01T20:30:00.000Z")
+    k2 = copy_record("failed", "2026-10-15T20:00:00.000Z", "2026-10-15T20:05:00.000Z", "2026-10-01T20:30:00.000Z")
+    k3 = copy_record("ok", "2026-10-30T18:00:00.000Z", "2026-10-30T19:30:00.000Z", "2026-10-30T19:30:00.000Z")
+    k4 = copy_record("ok", "2026-11-01T02:00:00.000Z", "2026-11-01T02:10:00.000Z", "2026-11-01T02:10:00.000Z")
+    return [[k1, k2], k3, k4]
+
+
+def run_notebook(tmp_path: Path, files: list[tuple[str, list[dict[str, Any]]]], copies: list[Any],
+                 monkeypatch: pytest.MonkeyPatch) -> str:
+    """Collect the files into DATA/2026-10 as `provsec report collect` does, run notebooks/monthly_backups.ipynb
+    with papermill on it, and return the Markdown it displayed."""
+    status = [(host, write(tmp_path / f"status-{i}.json", doc)) for i, (host, doc) in enumerate(files)]
+    copy_paths = [write(tmp_path / f"copy-{i}.json", doc) for i, doc in enumerate(copies)]
+    collect(OCTOBER, tmp_path / "data", Sources(backup_status=status, copies=copy_paths), now=lambda: AS_OF)
+    # the kernel imports provsec from this work tree, as the test process does
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO / "src"), *filter(None, os.environ.get(
+        "PYTHONPATH", "").split(os.pathsep))]))
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(REPO / "notebooks" / "monthly_backups.ipynb"), str(out),
+                               parameters={"month": "2026-10", "data_dir": str(tmp_path / "data")},
+                               kernel_name="python3", cwd=str(tmp_path), progress_bar=False)
+    shown = [o.get("data", {}).get("text/markdown", "") for cell in json.loads(out.read_text(encoding="utf-8"))[
+        "cells"] for o in cell.get("outputs", [])]
+    return "\n".join("".join(s) for s in shown)
+
+
+def test_the_notebook_shows_checks_growth_and_the_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shown = run_notebook(tmp_path, status_files(), copy_files(), monkeypatch)
+    # checks of db1 in October: C1 (2/10 18:00Z = 03/10 01:00 local, failed) and C2 (25/10 20:00Z = 26/10 03:00,
+    # ok, the last); web1's files say nothing about checks
+    assert "| db1 | 2 | 1 | 26/10/2026 03:00 | thành công |" in shown
+    assert ("| db1 | 03/10/2026 01:00 | repository sftp:bak1:/repo: restic check exited 1: pack 3f2a: not "
+            "referenced |") in shown
+    assert "Kiểm tra kho sao lưu của web1: không có dữ liệu" in shown
+    # growth of db1/pg: A0 (29/9 19:00Z = 30/09 02:00) 1 000 000 000 B = 1,0 GB → A4 (30/10 19:00Z = 31/10 02:00)
+    # 1 234 500 000 B = 1,2 GB: +234,5 MB; data added 67 000 000 B. web1: sizes not recorded; added 1 500 B
+    assert "| db1 | pg | 1,0 GB (30/09/2026 02:00) | 1,2 GB (31/10/2026 02:00) | 234,5 MB | 67,0 MB |" in shown
+    assert "| web1 | www | không có dữ liệu | không có dữ liệu | không có dữ liệu | 1,5 kB |" in shown
+    # copies of db1: 3 in October, 1 failed (15/10 20:05Z = 16/10 03:05), the last success k3 (30/10 19:30Z =
+    # 31/10 02:30); pg's newest A4 31/10 02:00, at the second site A1 (1/10 19:00Z = 02/10 02:00): 696 h behind
+    assert "| db1 | 3 | 1 | 31/10/2026 02:30 |" in shown
+    assert "| db1 | pg | 31/10/2026 02:00 | 02/10/2026 02:00 | 696,00 giờ |" in shown
+    assert "| db1 | 16/10/2026 03:05 | repository /srv/provsec-second-site/db1: locked |" in shown
+    assert "Bản sao ngoài trụ sở của web1: không có dữ liệu" in shown
+
+
+def test_the_notebook_says_so_when_old_status_files_hold_none_of_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    old = [(host, doc) for host, doc in status_files() if host == "web1"]
+    shown = run_notebook(tmp_path, old, [], monkeypatch)
+    assert "Dữ liệu tháng này không có kết quả kiểm tra kho sao lưu" in shown
+    assert "Dữ liệu tháng này không có bản ghi sao chép kho sao lưu ra nơi lưu trữ thứ hai" in shown
+    assert "| web1 | www | không có dữ liệu | không có dữ liệu | không có dữ liệu | 1,5 kB |" in shown

@@ -382,6 +382,37 @@ def test_status_json_fields(tmp_path: Path, newest: str, capsys: pytest.CaptureF
     assert later == {**later, "state": "failed", "reason": "never run", "snapshot": None, "finished_at": None}
 
 
+def test_status_carries_the_size_backed_up_and_the_last_check(tmp_path: Path, newest: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """bytes_processed (restic's total_bytes_processed) and last_check: what the monthly report's data growth and
+    repository checks read. A record written before they existed still loads: unknown, never 0."""
+    src = _files(tmp_path / "src")
+    config = make_config(tmp_path, newest, [{"name": "docs", "kind": "files", "class": "documents",
+                                             "paths": [str(src)]}])
+    assert main(["backup", "--config", config.source, "status", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)[0]["last_check"] is None  # never checked
+    assert main(["backup", "--config", config.source, "run", "docs"]) == 0
+    assert main(["backup", "--config", config.source, "check", "--read-data-subset", "10%"]) == 0
+    capsys.readouterr()
+    assert main(["backup", "--config", config.source, "status", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    # the regular files: the letter, 300 000 random bytes, the empty file, and the manifest that travels with them
+    manifest_size = (tmp_path / "state" / "manifests" / "docs.json").stat().st_size
+    letter = len("Sở Thông tin và Truyền thông\n".encode())
+    assert row["bytes_processed"] == letter + 300_000 + 0 + manifest_size
+    assert row["bytes_added"] > 0
+    check_row = row["last_check"]
+    assert (check_row["state"], check_row["reason"], check_row["read_data_subset"]) == ("ok", "repository checked",
+                                                                                       "10%")
+    assert parse_time(check_row["finished_at"]) >= parse_time(row["finished_at"])
+    # a run record of an older provsec (no bytes_processed) still loads: unknown
+    old = json.loads((tmp_path / "state" / "runs" / "docs.json").read_text())
+    del old["bytes_processed"]
+    (tmp_path / "state" / "runs" / "docs.json").write_text(json.dumps(old))
+    assert main(["backup", "--config", config.source, "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["bytes_processed"] is None
+
+
 def test_textfile_timestamps_ignore_timezone_and_file_is_replaced_atomically(
     tmp_path: Path, newest: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

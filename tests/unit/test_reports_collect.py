@@ -201,6 +201,34 @@ def test_cli(tmp_path: Path, sources: Sources, capsys: pytest.CaptureFixture[str
     assert not (tmp_path / "o3" / "2026-10").exists()
 
 
+def test_second_site_copy_records_are_collected_and_read_back(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """--backup-copy: the backup site's records (<copy state_dir>/NAME.json, or `backup copy --json`'s list); each
+    names its copy, the client host. A malformed one is one error line naming it, and nothing is left."""
+    one = {"copy": "db1", "state": "ok", "reason": "2 snapshot(s)", "snapshots": 2, "duration_s": 3.0,
+           "started_at": "2026-10-05T20:00:00.000Z", "finished_at": "2026-10-05T20:01:00.000Z",
+           "last_success_at": "2026-10-05T20:01:00.000Z"}
+    (tmp_path / "db1.json").write_text(json.dumps(one), encoding="utf-8")
+    (tmp_path / "all.json").write_text(json.dumps([{**one, "copy": "web1"}, one]), encoding="utf-8")
+    assert cli.main(["report", "collect", "--month", "2026-10", "--out", str(tmp_path / "out"),
+                     "--backup-copy", str(tmp_path / "db1.json"), str(tmp_path / "all.json")]) == 0
+    entries = json.loads((tmp_path / "out/2026-10/manifest.json").read_bytes())["files"]
+    assert [(e["path"], e["kind"], e.get("host")) for e in entries] == [
+        ("backups/copies/01-db1.json", "backup_copy", "db1"), ("backups/copies/02-copies.json", "backup_copy", None)]
+    data = load_collected(tmp_path / "out" / "2026-10")
+    assert [(c.host, c.state, c.id) for c in data.copies] == [
+        ("db1", "ok", "copy:db1@2026-10-05T20:01:00.000000+00:00"),
+        ("web1", "ok", "copy:web1@2026-10-05T20:01:00.000000+00:00"),
+        ("db1", "ok", "copy:db1@2026-10-05T20:01:00.000000+00:00")]
+    capsys.readouterr()
+    (tmp_path / "bad.json").write_text(json.dumps({**one, "started_at": None}), encoding="utf-8")
+    assert cli.main(["report", "collect", "--month", "2026-10", "--out", str(tmp_path / "o2"),
+                     "--backup-copy", str(tmp_path / "bad.json")]) == 2
+    assert capsys.readouterr().err == (f"provsec: error: --backup-copy {tmp_path / 'bad.json'}.started_at: None is "
+                                       "not an ISO 8601 time with an offset\n")
+    assert not (tmp_path / "o2" / "2026-10").exists()
+
+
 def test_month_bounds_are_local() -> None:
     # Asia/Ho_Chi_Minh is UTC+7 all year: October runs from 30/9 17:00 UTC to 31/10 17:00 UTC
     assert (OCTOBER.start, OCTOBER.end) == (datetime(2026, 9, 30, 17, tzinfo=UTC), datetime(2026, 10, 31, 17,

@@ -116,6 +116,7 @@ class RunResult:
     duration_s: float
     started_at: datetime
     finished_at: datetime
+    bytes_processed: int | None = None  # restic's total_bytes_processed: the size of the data backed up
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -135,6 +136,8 @@ class RunResult:
             duration_s=float(data.get("duration_s", 0.0)),
             started_at=parse_time(str(data["started_at"])),
             finished_at=parse_time(str(data["finished_at"])),
+            # absent from records written before provsec kept it: unknown, not 0
+            bytes_processed=None if data.get("bytes_processed") is None else int(data["bytes_processed"]),
         )
 
 
@@ -447,6 +450,7 @@ def _result(
         duration_s=round(time.monotonic() - t0, 3),
         started_at=started,
         finished_at=utcnow(),
+        bytes_processed=int(summary["total_bytes_processed"]) if "total_bytes_processed" in summary else None,
     )
 
 

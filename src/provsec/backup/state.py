@@ -93,17 +93,22 @@ class StateStore:
 
 
 def status(config: BackupConfig) -> list[dict[str, Any]]:
-    """One entry per configured job: job, state, reason, snapshot, finished_at (UTC ISO 8601), and more."""
+    """One entry per configured job: job, state, reason, snapshot, finished_at (UTC ISO 8601), and more.
+    `last_check` is the repository's last `check` (check.json; None: never checked): the jobs of a host share one
+    repository, so every row carries the same one, and a status file saved after each run tells the reports which
+    checks ran."""
     store = StateStore(config.state_dir)
+    check = store.last_check()
     rows: list[dict[str, Any]] = []
     for job in config.jobs:
         record = store.last_run(job.name)
         if record is None:
             rows.append({"job": job.name, "kind": job.kind, "state": "failed", "reason": "never run",
                          "snapshot": None, "finished_at": None, "started_at": None, "duration_s": None,
-                         "bytes_added": None, "last_success_at": None, "snapshots": 0})
+                         "bytes_added": None, "bytes_processed": None, "last_success_at": None, "snapshots": 0,
+                         "last_check": check})
         else:
-            rows.append(record.to_json())
+            rows.append({**record.to_json(), "last_check": check})
     return rows
 
 

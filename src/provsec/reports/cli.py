@@ -26,9 +26,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     col = sub.add_parser(
         "collect", help="gather a month's data into OUT/YYYY-MM/ with manifest.json",
         description="Gather the month's data (months in Asia/Ho_Chi_Minh) into OUT/YYYY-MM/: the register's "
-        "incidents, backup status and drill records, the audit results, Prometheus query_range answers "
-        f"({', '.join(QUERIES)}), the scans and the scan baseline. Built in a temp folder and renamed at the end: "
-        "a failing source leaves nothing. "
+        "incidents, backup status, drill and second-site copy records, the audit results, Prometheus query_range "
+        f"answers ({', '.join(QUERIES)}), the scans and the scan baseline. Built in a temp folder and renamed at "
+        "the end: a failing source leaves nothing. "
         "An existing OUT/YYYY-MM/ is never replaced.")
     col.add_argument("--month", required=True, metavar="YYYY-MM", help="the report month")
     col.add_argument("--out", required=True, metavar="DIR", help="where the dated folder is made")
@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                      help="output of `provsec backup status --json` (host: HOST=, else the file name without .json)")
     col.add_argument("--drill", nargs="+", default=[], metavar="[HOST=]FILE",
                      help="drill records (<state_dir>/drills/JOB.json or `provsec backup drill --json` output)")
+    col.add_argument("--backup-copy", nargs="+", default=[], metavar="FILE",
+                     help="second-site copy records from the backup site (<copy state_dir>/NAME.json or `provsec "
+                     "backup copy --json` output); each names its copy, the client host")
     col.add_argument("--audit-results", metavar="DIR",
                      help="audit-results/ (the last run before the month's end is taken), one run, or its results/")
     col.add_argument("--prometheus", metavar="URL", help="Prometheus base URL, e.g. http://127.0.0.1:9090")
@@ -72,6 +75,7 @@ def collect_command(args: argparse.Namespace) -> int:
         register=Path(args.register) if args.register else None,
         backup_status=[host_file(t, "--backup-status") for t in args.backup_status],
         drills=[host_file(t, "--drill") for t in args.drill],
+        copies=[Path(t) for t in args.backup_copy],
         audit_results=Path(args.audit_results) if args.audit_results else None,
         prometheus=args.prometheus,
         scans=Path(args.scans) if args.scans else None,

@@ -7,6 +7,7 @@ collect wrote once: re-run later, it gives the same numbers. Layout of OUT/YYYY-
     incidents.json                the month's incidents from the register, with their alerts and events
     backups/status/NN-HOST.json   `provsec backup status --json` files, byte for byte
     backups/drills/NN-HOST.json   drill records, byte for byte
+    backups/copies/NN-NAME.json   second-site copy records of the backup site, byte for byte
     audit/HOST.json               the audit run's per-host results, byte for byte
     prometheus/NAME.json          query_range answers of Prometheus, with the query, start, end and step
     scans/scan-STAMP.json         the scans started in the month, and the last one before it, byte for byte
@@ -39,6 +40,7 @@ from provsec.reports.scans import Scan, ScanData, parse_baseline, parse_scan
 from provsec.reports.sources import (
     BackupRun,
     ControlResult,
+    CopyRecord,
     Drill,
     IncidentRecord,
     audit_host_files,
@@ -47,6 +49,7 @@ from provsec.reports.sources import (
     load_register,
     parse_audit_host,
     parse_backup_status,
+    parse_copies,
     parse_drills,
 )
 from provsec.scan import store as scan_store
@@ -73,6 +76,7 @@ class Sources:
     register: Path | None = None
     backup_status: Sequence[tuple[str, Path]] = ()  # (host, file)
     drills: Sequence[tuple[str, Path]] = ()
+    copies: Sequence[Path] = ()  # second-site copy records (they name their copy: the client host)
     audit_results: Path | None = None
     prometheus: str | None = None
     scans: Path | None = None  # a provsec scan store
@@ -186,10 +190,10 @@ def collect(month: Month, out: Path, sources: Sources, now: Callable[[], datetim
     if final.exists():
         raise InputError(f"{final}: already collected (reports were computed from it): collect into another --out "
                          "or move it away first")
-    if not any((sources.register, sources.backup_status, sources.drills, sources.audit_results,
+    if not any((sources.register, sources.backup_status, sources.drills, sources.copies, sources.audit_results,
                 sources.prometheus, sources.scans)):
-        raise InputError("report collect: no source given (--register, --backup-status, --drill, --audit-results, "
-                         "--prometheus, --scans)")
+        raise InputError("report collect: no source given (--register, --backup-status, --drill, --backup-copy, "
+                         "--audit-results, --prometheus, --scans)")
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{month}.collecting-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir(mode=0o750)
@@ -200,14 +204,7 @@ def collect(month: Month, out: Path, sources: Sources, now: Callable[[], datetim
             b.add("incidents.json", _json_bytes({"month": str(month), "incidents": [incident_to_json(r)
                                                                                    for r in records]}),
                   "incidents", str(sources.register))
-        for i, (host, path) in enumerate(sources.backup_status, 1):
-            data, doc = _read_source(path, "--backup-status")
-            parse_backup_status(doc, host, f"--backup-status {path}")
-            b.add(f"backups/status/{i:02d}-{host}.json", data, "backup_status", str(path), host)
-        for i, (host, path) in enumerate(sources.drills, 1):
-            data, doc = _read_source(path, "--drill")
-            parse_drills(doc, host, f"--drill {path}")
-            b.add(f"backups/drills/{i:02d}-{host}.json", data, "drill", str(path), host)
+        _collect_backups(b, sources)
         if sources.audit_results is not None:
             results = audit_run_dir(sources.audit_results, month)
             for path in audit_host_files(results):
@@ -239,6 +236,23 @@ def collect(month: Month, out: Path, sources: Sources, now: Callable[[], datetim
     return final
 
 
+def _collect_backups(b: _Builder, sources: Sources) -> None:
+    for i, (host, path) in enumerate(sources.backup_status, 1):
+        data, doc = _read_source(path, "--backup-status")
+        parse_backup_status(doc, host, f"--backup-status {path}")
+        b.add(f"backups/status/{i:02d}-{host}.json", data, "backup_status", str(path), host)
+    for i, (host, path) in enumerate(sources.drills, 1):
+        data, doc = _read_source(path, "--drill")
+        parse_drills(doc, host, f"--drill {path}")
+        b.add(f"backups/drills/{i:02d}-{host}.json", data, "drill", str(path), host)
+    for i, path in enumerate(sources.copies, 1):
+        data, doc = _read_source(path, "--backup-copy")
+        names = sorted({c.host for c in parse_copies(doc, f"--backup-copy {path}")})
+        name = names[0] if len(names) == 1 and _HOST.fullmatch(names[0]) else "copies"
+        b.add(f"backups/copies/{i:02d}-{name}.json", data, "backup_copy", str(path),
+              names[0] if len(names) == 1 else None)
+
+
 def _collect_scans(b: _Builder, store: Path | None, baseline: Path | None, month: Month) -> None:
     if store is None or baseline is None:
         raise InputError("--scans and --scan-baseline: give both (drift is a scan against the reviewed baseline)")
@@ -268,6 +282,7 @@ class Collected:
     prometheus: dict[str, list[prometheus.Series]]
     files: list[dict[str, Any]]
     scans: ScanData | None = None  # None: no scan data were collected
+    copies: list[CopyRecord] = field(default_factory=list)  # second-site copy records (none: not collected)
 
     def previous_audit(self) -> list[ControlResult] | None:
         """The previous month's collected audit (a sibling folder, verified the same way), if it was collected."""
@@ -328,6 +343,7 @@ def load_collected(folder: str | Path) -> Collected:
     incidents: list[IncidentRecord] | None = None
     runs: list[BackupRun] = []
     drills: list[Drill] = []
+    copies: list[CopyRecord] = []
     audit: list[ControlResult] | None = None
     series: dict[str, list[prometheus.Series]] = {}
     scans: list[Scan] = []
@@ -350,6 +366,8 @@ def load_collected(folder: str | Path) -> Collected:
             runs.extend(parse_backup_status(data, host, where))
         elif kind == "drill":
             drills.extend(parse_drills(data, host, where))
+        elif kind == "backup_copy":
+            copies.extend(parse_copies(data, where))
         elif kind == "audit":
             audit = (audit or []) + parse_audit_host(data, where)
         elif kind == "prometheus":
@@ -359,7 +377,7 @@ def load_collected(folder: str | Path) -> Collected:
         else:
             raise InputError(f"{root / MANIFEST}: {entry['path']}: unknown kind {kind!r}")
     return Collected(root, month, collected_at, incidents, runs, drills, audit, series, doc["files"],
-                     _scan_data(root, scans, baseline))
+                     _scan_data(root, scans, baseline), copies)
 
 
 def _scan_data(root: Path, scans: list[Scan], baseline: tuple[bytes, Path] | None) -> ScanData | None:

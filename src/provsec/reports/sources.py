@@ -3,8 +3,11 @@
 - incidents: the incident register (SQLite, notify/register.py) read through its own API, never its tables;
   `incident_to_json` / `incident_from_json` are the form `provsec report collect` stores them in.
 - backups: what `provsec backup status --json` prints (one row per job: job, state, reason, snapshot,
-  finished_at, last_success_at …) and drill records (`<state_dir>/drills/<job>.json`, one object, or the list
-  `provsec backup drill --json` prints). Neither names the host: the caller says which host a file is from.
+  finished_at, last_success_at, bytes_added, bytes_processed, last_check …) and drill records
+  (`<state_dir>/drills/<job>.json`, one object, or the list `provsec backup drill --json` prints). Neither names
+  the host: the caller says which host a file is from. Second-site copy records (`<copy state_dir>/<name>.json`
+  on the backup site, or the list `provsec backup copy --json` prints) name their copy, which is the client host.
+  Fields a newer provsec added (bytes_processed, last_check) may be absent from older files: they load as unknown.
 - compliance: the per-host files of `provsec audit evaluate` (RESULTS/<host>.json; summary.json is derived).
 
 Every record carries an `id` that the calculations keep as the source of what they compute."""
@@ -187,8 +190,28 @@ def incident_from_json(data: Any, where: str) -> IncidentRecord:
 
 # -- backups --------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class BackupCheck:
+    """One `restic check` of a host's repository (backup/state.py check.json), as a status row carries it."""
+
+    host: str
+    state: str
+    reason: str
+    finished_at: datetime
+    read_data_subset: str | None
+    duration_s: float | None
+
+    @property
+    def id(self) -> str:
+        return f"check:{self.host}@{iso(self.finished_at)}"
+
+
+@dataclass(frozen=True)
 class BackupRun:
-    """One job's run as `provsec backup status --json` reports it; finished_at None: the job never ran."""
+    """One job's run as `provsec backup status --json` reports it; finished_at None: the job never ran.
+    bytes_added: restic's data_added (new data the run stored, before compression); bytes_processed: restic's
+    total_bytes_processed (the size of the data backed up), None in files of a provsec that did not record it.
+    check_recorded: the row has a `last_check` key (False: an older status file that says nothing about checks);
+    check: the host's last repository check when the status was saved (None: never checked, or not recorded)."""
 
     host: str
     job: str
@@ -198,11 +221,39 @@ class BackupRun:
     snapshot: str | None
     finished_at: datetime | None
     last_success_at: datetime | None
+    bytes_added: int | None = None
+    bytes_processed: int | None = None
+    check_recorded: bool = False
+    check: BackupCheck | None = None
 
     @property
     def id(self) -> str:
         when = "never-run" if self.finished_at is None else iso(self.finished_at)
         return f"backup:{self.host}/{self.job}@{when}"
+
+
+def _bytes(data: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(f"{where}.{key}: expected a number of bytes, got {value!r}")
+    return value
+
+
+def parse_check(doc: Any, host: str, where: str) -> BackupCheck | None:
+    """A check record (check.json, `backup check --json`, a status row's last_check); None stays None."""
+    if doc is None:
+        return None
+    if not isinstance(doc, dict):
+        raise InputError(f"{where}: expected a check record object or null")
+    state = doc.get("state")
+    if state not in ("ok", "failed"):
+        raise InputError(f"{where}.state: {state!r} is not ok or failed")
+    return BackupCheck(host=host, state=state, reason=str(doc.get("reason") or ""),
+                       finished_at=_time(doc.get("finished_at"), f"{where}.finished_at"),
+                       read_data_subset=_text(doc, "read_data_subset", where, optional=True),
+                       duration_s=_number(doc, "duration_s", where))
 
 
 def parse_backup_status(doc: Any, host: str, where: str) -> list[BackupRun]:
@@ -220,7 +271,11 @@ def parse_backup_status(doc: Any, host: str, where: str) -> list[BackupRun]:
                               reason=str(row.get("reason") or ""),
                               snapshot=_text(row, "snapshot", at, optional=True),
                               finished_at=_opt_time(row.get("finished_at"), f"{at}.finished_at"),
-                              last_success_at=_opt_time(row.get("last_success_at"), f"{at}.last_success_at")))
+                              last_success_at=_opt_time(row.get("last_success_at"), f"{at}.last_success_at"),
+                              bytes_added=_bytes(row, "bytes_added", at),
+                              bytes_processed=_bytes(row, "bytes_processed", at),
+                              check_recorded="last_check" in row,
+                              check=parse_check(row.get("last_check"), host, f"{at}.last_check")))
     return runs
 
 
@@ -265,6 +320,48 @@ def parse_drills(doc: Any, host: str, where: str) -> list[Drill]:
 
 def load_drills(path: Path, host: str) -> list[Drill]:
     return parse_drills(read_json(path, "drill record"), host, str(path))
+
+
+@dataclass(frozen=True)
+class CopyRecord:
+    """One second-site copy of a client's repository (backup/copy.py), made by the backup site. `host` is the
+    copy's name: the client host (role backup names each copy after its client)."""
+
+    host: str
+    state: str
+    reason: str
+    snapshots: int | None
+    started_at: datetime
+    finished_at: datetime
+    last_success_at: datetime | None
+
+    @property
+    def id(self) -> str:
+        return f"copy:{self.host}@{iso(self.finished_at)}"
+
+
+def parse_copies(doc: Any, where: str) -> list[CopyRecord]:
+    items = doc if isinstance(doc, list) else [doc]
+    out = []
+    for i, row in enumerate(items):
+        at = f"{where}: [{i}]" if isinstance(doc, list) else where
+        if not isinstance(row, dict):
+            raise InputError(f"{at}: expected a copy record object")
+        state = row.get("state")
+        if state not in ("ok", "failed"):
+            raise InputError(f"{at}.state: {state!r} is not ok or failed")
+        snapshots = row.get("snapshots")
+        if snapshots is not None and (isinstance(snapshots, bool) or not isinstance(snapshots, int)):
+            raise InputError(f"{at}.snapshots: expected an integer or null, got {snapshots!r}")
+        out.append(CopyRecord(host=_req(row, "copy", at), state=state, reason=str(row.get("reason") or ""),
+                              snapshots=snapshots, started_at=_time(row.get("started_at"), f"{at}.started_at"),
+                              finished_at=_time(row.get("finished_at"), f"{at}.finished_at"),
+                              last_success_at=_opt_time(row.get("last_success_at"), f"{at}.last_success_at")))
+    return out
+
+
+def load_copies(path: Path) -> list[CopyRecord]:
+    return parse_copies(read_json(path, "second-site copy record"), str(path))
 
 
 # -- compliance -----------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ LABELS: dict[str, dict[str, str]] = {
            "host-disappeared": "máy chủ đã rà soát không phản hồi", "host-appeared": "máy chủ chưa được rà soát",
            "closed": "đã đóng cổng", "approved": "đã phê duyệt", "reopened": "cổng mở lại",
            "host-back": "máy chủ phản hồi trở lại", "host-gone": "máy chủ không còn phản hồi",
-           "unresolved": "chưa xử lý"},
+           "unresolved": "chưa xử lý", "no_data": "không có dữ liệu", "never": "chưa có"},
     "en": {"critical": "critical", "warning": "warning", "host": "host", "backup": "backup", "security": "security",
            "monitoring": "monitoring", "other": "other", "none": "none", "hours": "h", "working_hours": "working h",
            "pass": "pass", "fail": "fail", "not_applicable": "not applicable", "excepted": "excepted", "ok": "ok",
@@ -31,7 +31,8 @@ LABELS: dict[str, dict[str, str]] = {
            "unexpected-open": "unapproved open port", "approved-not-open": "approved port not open",
            "host-disappeared": "reviewed host not answering", "host-appeared": "host never reviewed",
            "closed": "port closed", "approved": "approved", "reopened": "port open again", "host-back": "host back",
-           "host-gone": "host gone", "unresolved": "unresolved"},
+           "host-gone": "host gone", "unresolved": "unresolved",
+           "no_data": "no data", "never": "none yet"},
 }
 
 
@@ -57,6 +58,23 @@ def number(value: float | None, digits: int = 0, lang: str = "vi") -> str:
 
 def percent(share: float | None, digits: int = 1, lang: str = "vi") -> str:
     return "-" if share is None else f"{number(share * 100, digits, lang)} %"
+
+
+SIZE_UNITS = ("B", "kB", "MB", "GB", "TB")
+
+
+def size(value: float | None, lang: str = "vi") -> str:
+    """Bytes in decimal units (1 kB = 1 000 B, 1 MB = 10^6 B), the largest unit keeping the figure at or above 1,
+    one decimal (bytes whole): 1234500000 → "1,2 GB", 1234567 → "1,2 MB" (vi) or "1.2 MB" (en); a signed change
+    keeps its sign (-2500 → "-2,5 kB"); None → "-"."""
+    if value is None:
+        return "-"
+    unit = 0
+    while unit < len(SIZE_UNITS) - 1 and abs(value) >= 1000 ** (unit + 1):
+        unit += 1
+    if unit and unit < len(SIZE_UNITS) - 1 and round(abs(value) / 1000 ** unit, 1) >= 1000:
+        unit += 1  # 999 960 B is "1,0 MB", not "1.000,0 kB"
+    return f"{number(value / 1000 ** unit, 1 if unit else 0, lang)} {SIZE_UNITS[unit]}"
 
 
 def hours(seconds: float | None, digits: int = 2, lang: str = "vi", unit: str = "hours") -> str:

@@ -266,11 +266,17 @@ def test_pdf_is_a4_with_liberation_serif_embedded_and_the_frame_as_text(report: 
 def test_a_failing_notebook_stops_the_report_naming_it(tmp_path: Path, data_dir: Path, kernel_env: None,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "reports"
+    missing = tmp_path / "gio-lam-viec.yml"  # read by the incidents notebook only: its cell fails
     assert cli.main(["report", "monthly", "--month", "2026-10", "--data", str(data_dir), "--out", str(out),
-                     "--agency", "Sở Y tế"]) == 3
+                     "--working-hours", str(missing)]) == 3
     err = capsys.readouterr().err
-    assert "monthly_incidents.ipynb: cell" in err and "InputError: parameter agency: 'Sở Y tế'" in err
+    assert "monthly_incidents.ipynb: cell" in err and f"InputError: {missing}: working-hours file not found" in err
     assert list(out.iterdir()) == []  # nothing that could pass for a report, no temp folder
+    # an agency needs a folder collected with --inventory: refused before any kernel starts
+    assert cli.main(["report", "monthly", "--month", "2026-10", "--data", str(data_dir), "--out", str(out),
+                     "--agency", "Sở Y tế"]) == 2
+    assert "--agency: the collected folder has no inventory" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
 
 
 def test_bad_input_is_one_error_naming_it(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
@@ -299,9 +305,10 @@ def test_document_date_and_the_example_settings() -> None:
 
 
 @pytest.mark.parametrize(("name", "parameters"), [
-    ("monthly_incidents.ipynb", ["month", "agency", "data_dir", "language", "working_hours"]),
-    ("monthly_backups.ipynb", ["month", "agency", "data_dir", "language", "rpo_target_hours", "rto_target_hours"]),
-    ("compliance.ipynb", ["month", "agency", "data_dir", "language"])])
+    ("monthly_incidents.ipynb", ["month", "agency", "security_level", "data_dir", "language", "working_hours"]),
+    ("monthly_backups.ipynb", ["month", "agency", "security_level", "data_dir", "language", "rpo_target_hours",
+                               "rto_target_hours"]),
+    ("compliance.ipynb", ["month", "agency", "security_level", "data_dir", "language"])])
 def test_the_new_notebooks_have_typed_parameters_first_and_no_outputs(name: str, parameters: list[str]) -> None:
     path = REPO / "notebooks" / name
     code = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -312,3 +313,19 @@ def test_report_monthly_for_one_agency_and_level(tmp_path: Path, data_dir: Path,
     assert caption in (out / "2026-10" / "compliance.html").read_text(encoding="utf-8")
     # db1 only: I1 and I3 (the province has 4)
     assert re.search(r"<td>Số sự cố</td>\s*<td>2</td>", page), page
+    pdf = subprocess.run(["pdftotext", str(out / "2026-10" / "bao-cao-2026-10.pdf"), "-"], check=True,
+                         capture_output=True, text=True, timeout=60).stdout
+    assert caption in " ".join(pdf.split())
+
+
+def test_collect_cli_takes_the_inventory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["report", "collect", "--month", "2026-10", "--out", str(tmp_path / "out"),
+                     "--inventory", str(INVENTORY)]) == 0
+    manifest = json.loads((tmp_path / "out" / "2026-10" / "manifest.json").read_bytes())
+    assert [(e["path"], e["kind"], e["source"]) for e in manifest["files"]] == [
+        ("inventory.json", "inventory", str(INVENTORY))]
+    capsys.readouterr()
+    assert cli.main(["report", "collect", "--month", "2026-10", "--out", str(tmp_path / "o2"),
+                     "--inventory", str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err == f"provsec: error: --inventory {tmp_path / 'none'}: not an inventory directory " \
+        "(e.g. inventory/phuyen)\n"

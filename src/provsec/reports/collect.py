@@ -39,6 +39,7 @@ from provsec.reports import prometheus
 from provsec.reports.month import Month
 from provsec.reports.scans import Scan, ScanData, parse_baseline, parse_scan
 from provsec.reports.scope import ReportInventory, Scope, inventory_to_json, parse_inventory
+from provsec.reports.scope import audit as audit_in_scope
 from provsec.reports.sources import (
     BackupRun,
     ControlResult,
@@ -289,13 +290,11 @@ class Collected:
     def previous_audit(self) -> list[ControlResult] | None:
         """The previous month's collected audit (a sibling folder, verified the same way), if it was collected;
         restricted to this month's scope."""
-        from provsec.reports import scope
-
         sibling = self.folder.parent / str(self.month.previous)
         if not (sibling / MANIFEST).is_file():
             return None
         previous = load_collected(sibling).audit
-        return previous if self.scope is None else scope.audit(previous, self.scope)
+        return previous if self.scope is None else audit_in_scope(previous, self.scope)
 
 
 def _manifest(folder: Path) -> dict[str, Any]:

@@ -148,10 +148,10 @@ def test_values_and_labels_must_pair_up() -> None:
 
 
 @pytest.mark.parametrize(("svg", "message"), [
-    (charts.bar_chart([], [], title="Trống"), "Không có số liệu"),
-    (charts.line_chart(["1", "2"], [], title="Trống"), "Không có số liệu"),
-    (charts.line_chart([], [("a", [])], title="Trống"), "Không có số liệu"),
-    (charts.stacked_bar_chart([], [("đạt", [])], title="Trống"), "Không có số liệu"),
+    (charts.bar_chart([], [], title="Trống"), "Không có dữ liệu"),
+    (charts.line_chart(["1", "2"], [], title="Trống"), "Không có dữ liệu"),
+    (charts.line_chart([], [("a", [])], title="Trống"), "Không có dữ liệu"),
+    (charts.stacked_bar_chart([], [("đạt", [])], title="Trống"), "Không có dữ liệu"),
     (charts.bar_chart([], [], title="Trống", lang="en"), "No data"),
 ])
 def test_no_data_is_a_chart_that_says_so(svg: str, message: str) -> None:
@@ -246,7 +246,7 @@ def test_incidents_per_day_one_bar_per_day_of_the_month() -> None:
     assert len(of_class(root, "bar", "rect")) == 31
     assert texts(root, "label") == [str(d) for d in range(1, 32)]
     assert texts(root, "value") == []  # a month without incidents: 31 bars of 0, no value written
-    assert texts(parse(charts.incidents_per_day(None, "Sự cố theo ngày")), "no-data") == ["Không có số liệu"]
+    assert texts(parse(charts.incidents_per_day(None, "Sự cố theo ngày")), "no-data") == ["Không có dữ liệu"]
 
 
 def test_security_events_sum_the_hosts_per_local_day() -> None:
@@ -265,7 +265,7 @@ def test_security_events_sum_the_hosts_per_local_day() -> None:
     expected[1], expected[2] = 7.0, 1.0  # 2/10: 5 (web1) + 2 (db1); 3/10: 1
     assert ys == pytest.approx([zero - v * per_unit for v in expected], abs=0.02)
     assert texts(root, "value") == ["7"]
-    assert texts(parse(charts.security_events_per_day({}, OCT, names, "t")), "no-data") == ["Không có số liệu"]
+    assert texts(parse(charts.security_events_per_day({}, OCT, names, "t")), "no-data") == ["Không có dữ liệu"]
 
 
 def test_controls_per_host_by_status_in_the_audit_order() -> None:
@@ -281,7 +281,7 @@ def test_controls_per_host_by_status_in_the_audit_order() -> None:
     assert ["".join(g.itertext()) for g in of_class(root, "legend", "g")] == \
         ["pass", "fail", "not applicable", "excepted"]
     assert [r.get("data-series") for r in of_class(root, "segment", "rect")] == ["0", "2", "0", "1", "3"]
-    assert texts(parse(charts.controls_per_host(compliance_figures([]), "t")), "no-data") == ["Không có số liệu"]
+    assert texts(parse(charts.controls_per_host(compliance_figures([]), "t")), "no-data") == ["Không có dữ liệu"]
 
 
 def test_backup_runs_succeeded_and_not() -> None:
@@ -294,5 +294,5 @@ def test_backup_runs_succeeded_and_not() -> None:
     assert texts(root, "total") == ["30", "4"]
     assert [r.get("data-series") for r in of_class(root, "segment", "rect")] == ["0", "1", "0"]
     assert ["".join(g.itertext()) for g in of_class(root, "legend", "g")] == ["thành công", "không thành công"]
-    assert texts(parse(charts.backup_runs([], "t")), "no-data") == ["Không có số liệu"]
+    assert texts(parse(charts.backup_runs([], "t")), "no-data") == ["Không có dữ liệu"]
 

@@ -282,7 +282,7 @@ def test_the_charts_are_in_the_html_and_drawn_in_the_pdf(report: Path) -> None:
     bars = of(titles[0], "bar")
     assert len(bars) == 31 and [i for i, b in enumerate(bars, 1) if float(b.get("height", 0)) > 0] == [5]
     assert words(titles[0], "tick") == ["0", "1"] and words(titles[0], "value") == ["1"]
-    assert words(titles[1], "no-data") == ["Không có số liệu"]  # no Prometheus data collected
+    assert words(titles[1], "no-data") == ["Không có dữ liệu"]  # no Prometheus data collected
     # db1/pg: 3 runs, 2 ok and 1 failed
     assert words(titles[2], "label") == ["db1 / pg"] and words(titles[2], "total") == ["3"]
     assert [e.get("data-series") for e in of(titles[2], "segment")] == ["0", "1"]
@@ -292,7 +292,7 @@ def test_the_charts_are_in_the_html_and_drawn_in_the_pdf(report: Path) -> None:
 
     # drawn in the PDF as text in the document's font (the font and margin checks above cover the charts too)
     text = poppler("pdftotext", "-layout", str(report / "bao-cao-2026-10.pdf"), "-")
-    for line in [*titles, "Không có số liệu", "db1 / pg", "không thành công", "không áp dụng"]:
+    for line in [*titles, "Không có dữ liệu", "db1 / pg", "không thành công", "không áp dụng"]:
         assert line in text, line
     assert re.search(r"1 +2 +3 +4 +5 +6 +7 +8 +9 +10 +11 .* 29 +30 +31", text)  # the days under the bars
 
@@ -300,11 +300,17 @@ def test_the_charts_are_in_the_html_and_drawn_in_the_pdf(report: Path) -> None:
 def test_a_failing_notebook_stops_the_report_naming_it(tmp_path: Path, data_dir: Path, kernel_env: None,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "reports"
+    missing = tmp_path / "gio-lam-viec.yml"  # read by the incidents notebook only: its cell fails
     assert cli.main(["report", "monthly", "--month", "2026-10", "--data", str(data_dir), "--out", str(out),
-                     "--agency", "Sở Y tế"]) == 3
+                     "--working-hours", str(missing)]) == 3
     err = capsys.readouterr().err
-    assert "monthly_incidents.ipynb: cell" in err and "InputError: parameter agency: 'Sở Y tế'" in err
+    assert "monthly_incidents.ipynb: cell" in err and f"InputError: {missing}: working-hours file not found" in err
     assert list(out.iterdir()) == []  # nothing that could pass for a report, no temp folder
+    # an agency needs a folder collected with --inventory: refused before any kernel starts
+    assert cli.main(["report", "monthly", "--month", "2026-10", "--data", str(data_dir), "--out", str(out),
+                     "--agency", "Sở Y tế"]) == 2
+    assert "--agency: the collected folder has no inventory" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
 
 
 def test_bad_input_is_one_error_naming_it(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
@@ -333,9 +339,10 @@ def test_document_date_and_the_example_settings() -> None:
 
 
 @pytest.mark.parametrize(("name", "parameters"), [
-    ("monthly_incidents.ipynb", ["month", "agency", "data_dir", "language", "working_hours"]),
-    ("monthly_backups.ipynb", ["month", "agency", "data_dir", "language", "rpo_target_hours", "rto_target_hours"]),
-    ("compliance.ipynb", ["month", "agency", "data_dir", "language"])])
+    ("monthly_incidents.ipynb", ["month", "agency", "security_level", "data_dir", "language", "working_hours"]),
+    ("monthly_backups.ipynb", ["month", "agency", "security_level", "data_dir", "language", "rpo_target_hours",
+                               "rto_target_hours"]),
+    ("compliance.ipynb", ["month", "agency", "security_level", "data_dir", "language"])])
 def test_the_new_notebooks_have_typed_parameters_first_and_no_outputs(name: str, parameters: list[str]) -> None:
     path = REPO / "notebooks" / name
     code = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]

@@ -87,12 +87,12 @@ def test_the_committed_notebook_has_parameters_first_and_no_outputs() -> None:
     assert code[0]["metadata"]["tags"] == ["parameters"]
     assert all(not c["outputs"] and c["execution_count"] is None for c in code)
     source = "".join(code[0]["source"])
-    for line in ('month: str = "2026-10"  #', 'agency: str = "all"  #', 'data_dir: str = "data"  #',
-                 'language: str = "vi"  #'):
+    for line in ('month: str = "2026-10"  #', 'agency: str = "all"  #', 'security_level: str = "all"  #',
+                 'data_dir: str = "data"  #', 'language: str = "vi"  #'):
         assert line in source
     # papermill reads each type and comment (--help-notebook); it drops a line with a second "=", even in a comment
-    assert list(papermill.inspect_notebook(str(NOTEBOOK))) == ["month", "agency", "data_dir", "language",
-                                                               "working_hours"]
+    assert list(papermill.inspect_notebook(str(NOTEBOOK))) == ["month", "agency", "security_level", "data_dir",
+                                                               "language", "working_hours"]
 
 
 def test_figures_equal_the_hand_computed_ones(tmp_path: Path, data_dir: Path) -> None:

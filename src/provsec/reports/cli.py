@@ -27,8 +27,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "collect", help="gather a month's data into OUT/YYYY-MM/ with manifest.json",
         description="Gather the month's data (months in Asia/Ho_Chi_Minh) into OUT/YYYY-MM/: the register's "
         "incidents, backup status, drill and second-site copy records, the audit results, Prometheus query_range "
-        f"answers ({', '.join(QUERIES)}), the scans and the scan baseline. Built in a temp folder and renamed at "
-        "the end: a failing source leaves nothing. "
+        f"answers ({', '.join(QUERIES)}), the scans and the scan baseline, and from --inventory which agency "
+        "operates each host at which security level. Built in a temp folder and renamed at the end: a failing "
+        "source leaves nothing. "
         "An existing OUT/YYYY-MM/ is never replaced.")
     col.add_argument("--month", required=True, metavar="YYYY-MM", help="the report month")
     col.add_argument("--out", required=True, metavar="DIR", help="where the dated folder is made")
@@ -46,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     col.add_argument("--scans", metavar="DIR", help="a provsec scan store (/var/lib/provsec/scans from the "
                      "monitoring host): the month's scans and the last one before it; needs --scan-baseline")
     col.add_argument("--scan-baseline", metavar="FILE", help="the reviewed baseline, INVENTORY/scan_baseline.yml")
+    col.add_argument("--inventory", metavar="DIR", help="the inventory (e.g. inventory/phuyen): inventory.json says "
+                     "which agency operates each host and its security level, so that `report monthly --agency` "
+                     "and `--security-level` can restrict a report")
     col.set_defaults(handler=collect_command)
 
     mon = sub.add_parser(
@@ -58,7 +62,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     mon.add_argument("--month", required=True, metavar="YYYY-MM", help="the report month")
     mon.add_argument("--data", required=True, metavar="DIR/YYYY-MM", help="the collected month folder")
     mon.add_argument("--out", required=True, metavar="DIR", help="where OUT/YYYY-MM/ is made")
-    mon.add_argument("--agency", default="all", help='unit code or name; "all": the whole province (default)')
+    mon.add_argument("--agency", default="all",
+                     help='an agency of the collected inventory: its unit code, or its Vietnamese name (any Unicode '
+                     'form or case); "all": the whole province (default). Needs a month collected with --inventory')
+    mon.add_argument("--security-level", default="all", metavar="all|1..5",
+                     help="only the hosts of this effective security level (cấp độ); combines with --agency; "
+                     "needs a month collected with --inventory (default all)")
     mon.add_argument("--lang", default="vi", choices=("vi", "en"), help="language of the figures (default vi)")
     mon.add_argument("--document", metavar="FILE",
                      help="YAML: issuing body, place, number, recipients, signer (document.DocumentConfig; "
@@ -79,7 +88,8 @@ def collect_command(args: argparse.Namespace) -> int:
         audit_results=Path(args.audit_results) if args.audit_results else None,
         prometheus=args.prometheus,
         scans=Path(args.scans) if args.scans else None,
-        scan_baseline=Path(args.scan_baseline) if args.scan_baseline else None)
+        scan_baseline=Path(args.scan_baseline) if args.scan_baseline else None,
+        inventory=Path(args.inventory) if args.inventory else None)
     folder = collect(month, Path(args.out), sources)
     print(folder)
     return 0
@@ -99,7 +109,7 @@ def monthly_command(args: argparse.Namespace) -> int:
     notebooks = [Path(args.notebooks) / name for name in NOTEBOOKS] if args.notebooks else None
     report = monthly(month, Path(args.data), Path(args.out), agency=args.agency, language=args.lang,
                      document=DocumentConfig.load(args.document), issued=issued,
-                     working_hours=args.working_hours, notebooks=notebooks)
+                     working_hours=args.working_hours, notebooks=notebooks, security_level=args.security_level)
     print(report.pdf)
     print(report.html)
     return 0

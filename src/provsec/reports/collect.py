@@ -12,6 +12,7 @@ collect wrote once: re-run later, it gives the same numbers. Layout of OUT/YYYY-
     prometheus/NAME.json          query_range answers of Prometheus, with the query, start, end and step
     scans/scan-STAMP.json         the scans started in the month, and the last one before it, byte for byte
     scans/baseline.yml            the reviewed scan baseline (INVENTORY/scan_baseline.yml), byte for byte
+    inventory.json                agencies, and per host its agency, level, systems, addresses (scope.py)
 
 The folder is built in a hidden temp directory next to it and renamed into place at the end: a source that fails
 leaves no folder (and no temp directory). An existing folder is never replaced: it is what earlier reports were
@@ -34,9 +35,12 @@ from typing import Any
 
 from provsec.errors import InputError
 from provsec.fileio import read_json, write_atomic
+from provsec.inventory.load import load_inventory
 from provsec.reports import prometheus
 from provsec.reports.month import Month
 from provsec.reports.scans import Scan, ScanData, parse_baseline, parse_scan
+from provsec.reports.scope import ReportInventory, Scope, inventory_to_json, parse_inventory
+from provsec.reports.scope import audit as audit_in_scope
 from provsec.reports.sources import (
     BackupRun,
     ControlResult,
@@ -69,6 +73,7 @@ _AUDIT_RUN = re.compile(r"\d{8}T\d{6}Z")
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SCAN = re.compile(r"scan-(\d{8}T\d{6}Z)(?:-\d+)?\.json")  # provsec.scan.store's names
 BASELINE = "scans/baseline.yml"
+INVENTORY = "inventory.json"
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class Sources:
     prometheus: str | None = None
     scans: Path | None = None  # a provsec scan store
     scan_baseline: Path | None = None
+    inventory: Path | None = None  # an inventory directory: which agency operates each host, at which level
     queries: dict[str, str] = field(default_factory=lambda: dict(QUERIES))
 
 
@@ -191,9 +197,9 @@ def collect(month: Month, out: Path, sources: Sources, now: Callable[[], datetim
         raise InputError(f"{final}: already collected (reports were computed from it): collect into another --out "
                          "or move it away first")
     if not any((sources.register, sources.backup_status, sources.drills, sources.copies, sources.audit_results,
-                sources.prometheus, sources.scans)):
+                sources.prometheus, sources.scans, sources.inventory)):
         raise InputError("report collect: no source given (--register, --backup-status, --drill, --backup-copy, "
-                         "--audit-results, --prometheus, --scans)")
+                         "--audit-results, --prometheus, --scans, --inventory)")
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{month}.collecting-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir(mode=0o750)
@@ -221,6 +227,7 @@ def collect(month: Month, out: Path, sources: Sources, now: Callable[[], datetim
                     "answer": answer}), "prometheus", f"{sources.prometheus} {query}")
         if sources.scans is not None or sources.scan_baseline is not None:
             _collect_scans(b, sources.scans, sources.scan_baseline, month)
+        _collect_inventory(b, sources.inventory)
         manifest = {"format": FORMAT, "month": str(month), "timezone": month.timezone,
                     "collected_at": iso_utc(clock()), "files": b.entries}
         write_atomic(tmp / MANIFEST, _json_bytes(manifest), 0o640)
@@ -269,6 +276,15 @@ def _collect_scans(b: _Builder, store: Path | None, baseline: Path | None, month
     b.add(BASELINE, data, "scan_baseline", str(baseline))
 
 
+def _collect_inventory(b: _Builder, path: Path | None) -> None:
+    """inventory.json, derived (scope.inventory_to_json): no secret, no Ansible variable but the model's."""
+    if path is None:
+        return
+    if not path.is_dir():
+        raise InputError(f"--inventory {path}: not an inventory directory (e.g. inventory/phuyen)")
+    b.add(INVENTORY, _json_bytes(inventory_to_json(load_inventory(path))), "inventory", str(path))
+
+
 # -- reading a collected folder -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Collected:
@@ -283,13 +299,17 @@ class Collected:
     files: list[dict[str, Any]]
     scans: ScanData | None = None  # None: no scan data were collected
     copies: list[CopyRecord] = field(default_factory=list)  # second-site copy records (none: not collected)
+    inventory: ReportInventory | None = None  # None: collected without --inventory
+    scope: Scope | None = None  # set by scope.restrict: the data above are only those of its hosts
 
     def previous_audit(self) -> list[ControlResult] | None:
-        """The previous month's collected audit (a sibling folder, verified the same way), if it was collected."""
+        """The previous month's collected audit (a sibling folder, verified the same way), if it was collected;
+        restricted to this month's scope."""
         sibling = self.folder.parent / str(self.month.previous)
         if not (sibling / MANIFEST).is_file():
             return None
-        return load_collected(sibling).audit
+        previous = load_collected(sibling).audit
+        return previous if self.scope is None else audit_in_scope(previous, self.scope)
 
 
 def _manifest(folder: Path) -> dict[str, Any]:
@@ -348,16 +368,14 @@ def load_collected(folder: str | Path) -> Collected:
     series: dict[str, list[prometheus.Series]] = {}
     scans: list[Scan] = []
     baseline: tuple[bytes, Path] | None = None
+    inventory: ReportInventory | None = None
     for entry in doc["files"]:
         path = root / entry["path"]
         where = str(path)
         if entry.get("kind") == "scan_baseline":  # YAML; read once the scans name its hosts
             baseline = (contents[entry["path"]], path)
             continue
-        try:
-            data = json.loads(contents[entry["path"]])
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"{where}: not JSON ({exc})") from None
+        data = _json_document(contents[entry["path"]], where)
         kind, host = entry.get("kind"), str(entry.get("host") or "")
         if kind == "incidents":
             incidents = [incident_from_json(item, f"{where}: incidents[{i}]")
@@ -374,10 +392,19 @@ def load_collected(folder: str | Path) -> Collected:
             series[PurePosixPath(entry["path"]).stem] = prometheus.parse_matrix(data.get("answer"), where)
         elif kind == "scan":
             scans.append(parse_scan(data, path.name, where))
+        elif kind == "inventory":
+            inventory = parse_inventory(data, str(entry.get("source") or ""), where)
         else:
             raise InputError(f"{root / MANIFEST}: {entry['path']}: unknown kind {kind!r}")
     return Collected(root, month, collected_at, incidents, runs, drills, audit, series, doc["files"],
-                     _scan_data(root, scans, baseline), copies)
+                     _scan_data(root, scans, baseline), copies, inventory)
+
+
+def _json_document(content: bytes, where: str) -> Any:
+    try:
+        return json.loads(content)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{where}: not JSON ({exc})") from None
 
 
 def _scan_data(root: Path, scans: list[Scan], baseline: tuple[bytes, Path] | None) -> ScanData | None:

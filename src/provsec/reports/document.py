@@ -84,6 +84,7 @@ class Frame:
     month_label: str  # "10/2026"
     issued: date
     sections: list[str] = field(default_factory=list)  # HTML bodies, in order
+    scope: str = ""  # the agency and/or level the report is restricted to (scope.Scope.caption); "": the province
 
 
 CSS = """
@@ -107,6 +108,7 @@ table.header td.left { width: 43%; }
 .dateline { font-style: italic; font-size: 13pt; }
 h1.doc-title { text-align: center; font-size: 14pt; font-weight: bold; margin: 14pt 0 0 0; }
 p.subject { text-align: center; font-weight: bold; font-size: 14pt; margin: 0 0 12pt 0; }
+p.scope { text-align: center; font-size: 13pt; margin: -8pt 0 12pt 0; }
 section.part h1 { font-size: 14pt; margin: 12pt 0 4pt 0; }
 section.part h2 { font-size: 13pt; margin: 10pt 0 4pt 0; }
 section.part p { text-align: justify; text-indent: 0; margin: 4pt 0; }
@@ -151,6 +153,7 @@ def frame_html(frame: Frame, font_css: str = "") -> str:
 </tr></table>
 <h1 class="doc-title">{_e(c.title)}</h1>
 <p class="subject">{_e(c.subject.replace("{month}", frame.month_label))}</p>
+{f'<p class="scope">{_e(frame.scope)}</p>' if frame.scope else ""}
 {parts}
 <table class="closing"><tr>
 <td style="width:50%"><div class="recipients-title">Nơi nhận:</div><div class="recipients">{recipients}</div></td>

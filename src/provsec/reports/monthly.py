@@ -9,6 +9,7 @@ This module is the one call point of papermill and of nbconvert."""
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import secrets
@@ -21,6 +22,7 @@ from typing import Any
 
 from provsec.errors import InputError, ProvsecError
 from provsec.fileio import write_atomic
+from provsec.reports import scope
 from provsec.reports.collect import load_collected
 from provsec.reports.document import DocumentConfig, Frame, font_face_css, font_files, frame_html, write_pdf
 from provsec.reports.month import Month
@@ -74,21 +76,27 @@ def export_body(executed: Path) -> str:
     return str(body)
 
 
-def _page(title: str, body: str) -> str:
+def _page(title: str, body: str, caption: str = "") -> str:
     return (f'<!DOCTYPE html>\n<html lang="vi"><head><meta charset="utf-8"><title>{title}</title><style>'
             "body{font-family:'Liberation Serif','Times New Roman',serif;max-width:60em;margin:2em auto;}"
             "table{border-collapse:collapse}th,td{border:1px solid #444;padding:2px 6px;text-align:left}"
-            f"</style></head><body>\n{body}\n</body></html>\n")
+            f"</style></head><body>\n{f'<p><em>{html.escape(caption)}</em></p>' if caption else ''}{body}\n"
+            "</body></html>\n")
 
 
 def monthly(month: Month, data: Path, out: Path, *, agency: str = "all", language: str = "vi",
             document: DocumentConfig | None = None, issued: date | None = None, working_hours: str = "",
-            notebooks: Sequence[Path] | None = None) -> Report:
-    """Run the notebooks on the collected folder `data` (DIR/YYYY-MM) and write OUT/YYYY-MM/."""
+            notebooks: Sequence[Path] | None = None, security_level: str = "all") -> Report:
+    """Run the notebooks on the collected folder `data` (DIR/YYYY-MM) and write OUT/YYYY-MM/. `agency` and
+    `security_level` restrict the report to the hosts of one agency and/or level (scope.py); the document's
+    subtitle names them."""
     check_language(language)
     collected = load_collected(data)  # verified against its manifest before any kernel starts
     if collected.month != month:
         raise InputError(f"--data {data}: holds {collected.month}, not {month}")
+    # an unknown agency or level, or a folder without inventory, is bad input: refused before any kernel starts
+    chosen = scope.resolve(collected.inventory, agency, security_level, ("--agency", "--security-level"))
+    caption = chosen.caption() if chosen is not None else ""
     if data.name != str(month):
         raise InputError(f"--data {data}: the notebooks read DIR/{month}: give the folder that collect made")
     final = out / str(month)
@@ -103,7 +111,8 @@ def monthly(month: Month, data: Path, out: Path, *, agency: str = "all", languag
     fonts = font_face_css(font_files())  # a missing font fails now, not after the notebooks ran
     issued = issued or date.today()
     parameters: dict[str, Any] = {"month": str(month), "agency": agency, "data_dir": str(data.resolve().parent),
-                                  "language": language, "working_hours": working_hours}
+                                  "language": language, "working_hours": working_hours,
+                                  "security_level": security_level}
 
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{month}.report-{os.getpid()}-{secrets.token_hex(4)}"
@@ -114,10 +123,10 @@ def monthly(month: Month, data: Path, out: Path, *, agency: str = "all", languag
             target = tmp / nb.name
             run_notebook(nb, target, parameters, tmp)
             body = export_body(target)
-            write_atomic(tmp / f"{nb.stem}.html", _page(nb.stem, body).encode("utf-8"), 0o640)
+            write_atomic(tmp / f"{nb.stem}.html", _page(nb.stem, body, caption).encode("utf-8"), 0o640)
             executed.append(final / nb.name)
             sections.append(body)
-        frame = Frame(document or DocumentConfig(), f"{month.month:02d}/{month.year}", issued, sections)
+        frame = Frame(document or DocumentConfig(), f"{month.month:02d}/{month.year}", issued, sections, caption)
         name = f"bao-cao-{month}"
         write_atomic(tmp / f"{name}.html", frame_html(frame).encode("utf-8"), 0o640)
         pdf_tmp = tmp / f".{name}.pdf.tmp"

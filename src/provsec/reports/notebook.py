@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from provsec.errors import InputError
+from provsec.reports import scope
 from provsec.reports.collect import Collected, load_collected
 from provsec.reports.month import Month
 from provsec.reports.text import language as check_language
@@ -14,14 +15,17 @@ from provsec.reports.workhours import WorkCalendar, load_calendar
 
 
 def open_month(data_dir: str, month: str, agency: str = "all", language: str = "vi",
-               working_hours: str = "") -> tuple[Collected, WorkCalendar]:
-    """DATA_DIR/MONTH/ verified and loaded, and the working-hours calendar (the state's when none is given)."""
+               working_hours: str = "", *, security_level: object = "all") -> tuple[Collected, WorkCalendar]:
+    """DATA_DIR/MONTH/ verified and loaded, and the working-hours calendar (the state's when none is given).
+
+    `agency` (a unit code, or its name: NFC, case-folded) and `security_level` ("all" or 1..5) restrict every kind
+    of data to the hosts of that agency and/or level (scope.py; the folder must have been collected with
+    --inventory); "all" and "all": the whole province."""
     wanted = Month.parse(month, "parameter month")
     check_language(language)
-    if agency != "all":
-        # the collected folder does not say which agency a host belongs to yet (the inventory does)
-        raise InputError(f"parameter agency: {agency!r}: only \"all\" is supported until the inventory's agencies "
-                         "are collected")
+    if not isinstance(agency, str):
+        raise InputError(f"parameter agency: {agency!r} is not text (a unit code or name, or all)")
+    scope.parse_level(security_level)  # a bad level is refused before the folder is read
     folder = Path(data_dir) / str(wanted)
     if not folder.is_dir():
         raise InputError(f"parameter data_dir: {folder} not found: run provsec report collect --month {wanted} "
@@ -29,6 +33,7 @@ def open_month(data_dir: str, month: str, agency: str = "all", language: str = "
     data = load_collected(folder)
     if data.month != wanted:
         raise InputError(f"{folder}: holds {data.month}, not {wanted}")
+    data = scope.restrict(data, scope.resolve(data.inventory, agency, security_level))
     calendar = load_calendar(working_hours) if working_hours else WorkCalendar()
     return data, calendar
 

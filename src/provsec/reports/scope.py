@@ -34,7 +34,7 @@ from provsec.inventory.model import MAX_LEVEL, MIN_LEVEL, Inventory
 from provsec.notify.payload import host_of
 from provsec.reports.prometheus import Series
 from provsec.reports.scans import ScanData
-from provsec.reports.sources import BackupRun, ControlResult, Drill, IncidentRecord
+from provsec.reports.sources import BackupRun, ControlResult, CopyRecord, Drill, IncidentRecord
 
 if TYPE_CHECKING:
     from provsec.reports.collect import Collected
@@ -223,6 +223,11 @@ def drills(items: Iterable[Drill], scope: Scope) -> list[Drill]:
     return [d for d in items if scope.has(d.host)]
 
 
+def copies(items: Iterable[CopyRecord], scope: Scope) -> list[CopyRecord]:
+    """Second-site copies of the scope's hosts (a copy is named after its client host)."""
+    return [c for c in items if scope.has(c.host)]
+
+
 def audit(results: Iterable[ControlResult] | None, scope: Scope) -> list[ControlResult] | None:
     return None if results is None else [r for r in results if scope.has(r.host)]
 
@@ -269,6 +274,6 @@ def restrict(data: Collected, scope: Scope | None) -> Collected:
     return replace(data, scope=scope,
                    incidents=None if data.incidents is None else incidents(data.incidents, scope),
                    backup_runs=backup_runs(data.backup_runs, scope), drills=drills(data.drills, scope),
-                   audit=audit(data.audit, scope),
+                   copies=copies(data.copies, scope), audit=audit(data.audit, scope),
                    prometheus={name: series(items, scope) for name, items in data.prometheus.items()},
                    scans=scans(data.scans, scope))

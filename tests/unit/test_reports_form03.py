@@ -21,8 +21,9 @@ import pytest
 from provsec.errors import InputError
 from provsec.notify.register import Register
 from provsec.reports.collect import Sources, collect
-from provsec.reports.form03 import SystemInfo, form_rows, initial_reports, no_major_sentence
+from provsec.reports.form03 import SystemInfo, form_rows, initial_reports, no_major_sentence, systems_of
 from provsec.reports.month import Month
+from provsec.reports.scope import HostInfo, ReportInventory, SystemRef
 from provsec.reports.sources import IncidentRecord, load_register
 
 REPO = Path(__file__).resolve().parents[2]
@@ -352,3 +353,18 @@ def test_notebook_without_scans_nor_major_incident_says_so(tmp_path: Path) -> No
     assert ("Trong tháng 10/2026 không có sự cố nào ở mức nghiêm trọng: không có sự cố phải báo cáo ban đầu theo "
             "Mẫu 03.") in shown
     assert "**Sự cố số" not in shown
+
+
+def test_the_collected_inventory_names_each_host_s_systems_under_its_name_and_addresses() -> None:
+    portal = SystemRef("cong-tt", "Cổng thông tin điện tử tỉnh", "vp-ubnd", 3)
+    mail = SystemRef("thu-cv", "Thư điện tử công vụ", "stttt", 2)
+    inventory = ReportInventory("inventory/x", (), (
+        HostInfo("web1", "stttt", 3, (portal, mail), ("198.18.0.23",)),
+        HostInfo("gw1", "stttt", 2, (), ()),
+    ))
+    assert systems_of(None) is None
+    assert systems_of(inventory) == {
+        "web1": SystemInfo(("Cổng thông tin điện tử tỉnh", "Thư điện tử công vụ"), 3),
+        "198.18.0.23": SystemInfo(("Cổng thông tin điện tử tỉnh", "Thư điện tử công vụ"), 3),
+        "gw1": SystemInfo((), 2),
+    }

@@ -22,12 +22,16 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from provsec.errors import InputError
 from provsec.notify.register import ALERTMANAGER, Event
 from provsec.reports import text
 from provsec.reports.incidents import in_month
 from provsec.reports.month import Month
+
+if TYPE_CHECKING:
+    from provsec.reports.scope import ReportInventory
 from provsec.reports.sources import IncidentRecord
 
 MAJOR: tuple[str, ...] = ("critical",)
@@ -44,6 +48,19 @@ class SystemInfo:
 
 
 Systems = Mapping[str, SystemInfo | tuple[tuple[str, ...], int]]
+
+
+def systems_of(inventory: ReportInventory | None) -> dict[str, SystemInfo] | None:
+    """The map host → SystemInfo from a collected inventory.json (None: not collected), each host under its name and
+    its addresses (an alert may name a host by address); the level is the host's effective one."""
+    if inventory is None:
+        return None
+    out: dict[str, SystemInfo] = {}
+    for host in inventory.hosts:
+        info = SystemInfo(tuple(s.name for s in host.systems), host.level)
+        for key in (host.name, *host.addresses):
+            out[key] = info
+    return out
 
 
 def check_systems(systems: Systems | None, where: str = "systems") -> dict[str, SystemInfo] | None:

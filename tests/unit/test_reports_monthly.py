@@ -6,9 +6,13 @@ checked with poppler (pdfinfo: A4; pdffonts: Liberation Serif embedded; pdftotex
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import logging
 import os
 import re
+import socket
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -22,9 +26,18 @@ import papermill
 import pytest
 
 from provsec import cli
+from provsec.errors import InputError
 from provsec.notify.register import Register
 from provsec.reports.collect import Sources, collect
-from provsec.reports.document import DocumentConfig, document_date
+from provsec.reports.document import (
+    DocumentConfig,
+    Frame,
+    document_date,
+    font_face_css,
+    font_files,
+    frame_html,
+    write_pdf,
+)
 from provsec.reports.month import Month
 
 REPO = Path(__file__).resolve().parents[2]
@@ -351,3 +364,101 @@ def test_the_new_notebooks_have_typed_parameters_first_and_no_outputs(name: str,
     declared = papermill.inspect_notebook(str(path))
     assert list(declared) == parameters
     assert all(p["inferred_type_name"] in ("str", "float") and p["help"] for p in declared.values())  # typed, commented
+
+
+# write_pdf on its own: the document frame around a small body, printed by the installed WeasyPrint
+
+def png_data_url(width: int, height: int) -> str:
+    from PIL import Image  # WeasyPrint's own dependency
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 0, 0)).save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def print_pdf(body: str, target: Path) -> list[str]:
+    """`body` printed as the report's only section; WeasyPrint's log records of WARNING and above."""
+    frame = Frame(DocumentConfig(), "10/2026", date(2026, 11, 5), [body])
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    keep = Keep(logging.WARNING)
+    logger = logging.getLogger("weasyprint")
+    logger.addHandler(keep)
+    try:
+        write_pdf(frame_html(frame, font_face_css(font_files())), target)
+    finally:
+        logger.removeHandler(keep)
+    return records
+
+
+def test_pdf_loads_the_font_files_and_prints_a_data_url_image(tmp_path: Path) -> None:
+    pdf = tmp_path / "a.pdf"
+    warnings = print_pdf(f'<p>Ảnh biểu đồ:</p><img src="{png_data_url(40, 20)}" alt="biểu đồ">', pdf)
+    # the @font-face rules were loaded from the files fc-list found: WeasyPrint says nothing (it warns
+    # "Font-face 'Liberation Serif' cannot be loaded" when its URL fetcher fails, then takes a font by name)
+    assert warnings == []
+    fonts = poppler("pdffonts", str(pdf)).splitlines()[2:]
+    assert fonts and all(line.split()[-5] == "yes" for line in fonts)
+    assert {line.split()[0].split("+")[-1] for line in fonts} >= {"Liberation-Serif", "Liberation-Serif-Bold"}
+    assert all(line.split()[0].split("+")[-1].startswith("Liberation-Serif") for line in fonts)
+    # the notebook's inline PNG (how nbconvert embeds a matplotlib figure) is in the PDF, 40 × 20 pixels
+    images = poppler("pdfimages", "-list", str(pdf)).splitlines()[2:]
+    assert [line.split()[3:5] for line in images] == [["40", "20"]]
+    assert "Ảnh biểu đồ:" in poppler("pdftotext", str(pdf), "-")
+
+
+def test_pdf_never_fetches_from_the_network_and_says_which_url(tmp_path: Path) -> None:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/hinh.png"
+    missing = (tmp_path / "khong-co.png").as_uri()
+    pdf = tmp_path / "b.pdf"
+    try:
+        with pytest.raises(InputError) as failed:
+            print_pdf(f'<link rel="stylesheet" href="{url}.css"><p>Ảnh:</p><img src="{url}">'
+                      f'<img src="{missing}">', pdf)
+        listener.settimeout(0.5)
+        with pytest.raises(TimeoutError):  # nobody came: the URL was refused before any connection
+            listener.accept()
+    finally:
+        listener.close()
+    message = str(failed.value)
+    assert "\n" not in message  # one line, naming each URL left out
+    assert f"{url}.css" in message and f"{url}," in message and missing in message
+    assert not pdf.exists()  # nothing that could pass for the report
+
+
+def test_pdf_table_rows_are_not_split_and_field_names_keep_their_width(tmp_path: Path) -> None:
+    # 12 rows of 8 lines (8 × 12 pt × 1.3 ≈ 125 pt each; a page has 257 mm - header ≈ 700 pt): rows must
+    # cross page ends unless kept whole
+    lines = [" ".join(f"h{r}d{k}" for k in range(8)) for r in range(12)]
+    long_value = "Mô tả " + "x" * 120  # one word wider than the page: breaks inside the cell
+    cells = "".join(f'<tr><td>Mục {r}</td><td>{"<br>".join(lines[r].split())}</td></tr>' for r in range(12))
+    body = (f"<table><thead><tr><th>Mục (Mẫu 03)</th><th>Nội dung</th></tr></thead><tbody>"
+            f"<tr><td>Mô tả sơ bộ sự cố</td><td>{long_value}</td></tr>{cells}</tbody></table>")
+    pdf = tmp_path / "c.pdf"
+    assert print_pdf(body, pdf) == []
+    words = re.findall(r'<page width|<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)<',
+                       poppler("pdftotext", "-bbox", str(pdf), "-"))
+    page, where = 0, dict[str, list[tuple[int, float, float]]]()
+    for x0, x1, word in words:
+        if not x0:
+            page += 1
+            continue
+        where.setdefault(word, []).append((page, float(x0), float(x1)))
+        assert float(x1) <= 595.28 - 15 * MM + 0.5, word  # nothing beyond the right margin
+    assert page >= 2
+    for r in range(12):
+        pages = {where[f"h{r}d{k}"][0][0] for k in range(8)}
+        assert len(pages) == 1, (r, pages)  # the row on one page
+    # the first column of a two-column table: 30 % of the text width (210 - 30 - 15 mm), not squeezed by the
+    # long value: the second column starts there (plus the cell's 2 × 5 pt padding and the 0.5 pt border)
+    text_width = (210 - 30 - 15) * MM
+    second = where["Nội"][0][1] - 30 * MM
+    assert 0.3 * text_width <= second <= 0.3 * text_width + 12, second
+    assert where["Mô"][0][1] < where["Nội"][0][1]  # the field name stays in the first column

@@ -13,6 +13,7 @@ module that imports it is this one), offline: the only resources the HTML names 
 from __future__ import annotations
 
 import html
+import logging
 import subprocess
 from dataclasses import dataclass, field, fields
 from datetime import date
@@ -28,6 +29,8 @@ FONT_FAMILY = "Liberation Serif"
 # ơ ư ạ ệ ộ ỹ: letters that only a font with the Vietnamese ranges has (Debian 12's fonts-liberation 1.07 lacks
 # them; fonts-liberation2 has them), so the lookup never settles on a font that would print boxes
 VIETNAMESE_PROBE = "01a1 01b0 1ea1 1ec7 1ed9 1ef9"
+# the only URLs the PDF may fetch: the report is made offline
+LOCAL_SCHEMES = ("file", "data")
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,10 @@ section.part { break-before: auto; }
 table { border-collapse: collapse; margin: 4pt 0 8pt 0; font-size: 12pt; }
 th, td { border: 0.5pt solid #000; padding: 2pt 5pt; text-align: left; vertical-align: top; }
 th { font-weight: bold; }
+tr, img, svg { break-inside: avoid; }
+td, th { overflow-wrap: break-word; }
+th:first-child:nth-last-child(2), td:first-child:nth-last-child(2) { width: 30%; min-width: 30%; }
+th:last-child:nth-child(2), td:last-child:nth-child(2) { overflow-wrap: anywhere; }
 img { max-width: 100%; }
 code, pre, kbd, samp { font-family: "Liberation Serif", serif; font-style: italic; }
 table.closing { width: 100%; margin-top: 14pt; break-inside: avoid; }
@@ -191,15 +198,83 @@ def font_face_css(files: dict[tuple[str, str], Path], family: str = FONT_FAMILY)
                    f'src: url("{p.as_uri()}"); }}\n' for (w, s), p in sorted(files.items()))
 
 
+def _url_fetcher(weasyprint: Any, refused: list[str]) -> Any:
+    """A URL fetcher for `weasyprint` that fetches only local `file:` and `data:` URLs; every URL it did not
+    fetch (refused, or failing) is added to `refused`, so that write_pdf fails instead of printing a document
+    without it (WeasyPrint itself only logs a warning and leaves the resource out).
+
+    Chosen by what the installed WeasyPrint has, not by its version number: from WeasyPrint 68 a subclass of
+    `URLFetcher` overriding `fetch` (69 removed the `default_url_fetcher` function, and a plain function is no
+    longer a valid fetcher); before 68 a function calling `default_url_fetcher`."""
+
+    def check(url: str) -> None:
+        scheme = url.partition(":")[0].lower()
+        if scheme not in LOCAL_SCHEMES:
+            raise ValueError(f"refusing to fetch {url}: the report is made offline")
+
+    base = getattr(weasyprint, "URLFetcher", None)
+    if base is not None:
+
+        class LocalFetcher(base):  # type: ignore[misc,valid-type]  # WeasyPrint is untyped
+            def fetch(self, url: str, headers: Any = None) -> Any:
+                try:
+                    check(url)
+                    return super().fetch(url, headers)
+                except Exception:
+                    refused.append(url)
+                    raise
+
+        # allowed_protocols and no redirects: WeasyPrint's own guard, behind the check above
+        return LocalFetcher(allowed_protocols=LOCAL_SCHEMES, allow_redirects=False)
+
+    default = weasyprint.default_url_fetcher
+
+    def local_only(url: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            check(url)
+            return default(url, *args, **kwargs)
+        except Exception:
+            refused.append(url)
+            raise
+
+    return local_only
+
+
+class _Warnings(logging.Handler):
+    """WeasyPrint's warnings during one rendering (a font face it could not load, a resource left out)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def write_pdf(document_html: str, target: Path) -> None:
     """Print the HTML to `target` with WeasyPrint (the call point of this module); fonts are embedded
-    (subset). Any URL other than a local file is refused: the report is made offline."""
+    (subset). Only local `file:` and `data:` URLs are fetched: the report is made offline. A resource that
+    could not be fetched (an image from the web in a notebook's output, a missing file) or a font face that
+    could not be loaded is an InputError naming it, and nothing is written: a PDF without it would pass for
+    the report."""
     import weasyprint
 
-    def local_only(url: str, timeout: int = 10, ssl_context: Any = None) -> Any:
-        if not url.startswith("file:") and not url.startswith("data:"):
-            raise ValueError(f"refusing to fetch {url}: the report is made offline")
-        return weasyprint.default_url_fetcher(url, timeout, ssl_context)
-
-    weasyprint.HTML(string=document_html, base_url=str(target.parent), url_fetcher=local_only).write_pdf(
-        str(target))
+    refused: list[str] = []
+    fetcher = _url_fetcher(weasyprint, refused)
+    warnings = _Warnings()
+    logger = logging.getLogger("weasyprint")
+    logger.addHandler(warnings)
+    try:
+        document = weasyprint.HTML(string=document_html, base_url=target.parent.as_uri() + "/",
+                                   url_fetcher=fetcher).render()
+    finally:
+        logger.removeHandler(warnings)
+    if refused:
+        # a data: URL can be megabytes long: its start says what it was
+        shown = [url[:40] + "…" if url.startswith("data:") and len(url) > 40 else url for url in dict.fromkeys(refused)]
+        raise InputError(f"the report names {len(shown)} resource(s) that were not fetched (only local files "
+                         f"and data: URLs are, offline): {', '.join(shown)}")
+    fonts = [m for m in warnings.messages if m.startswith("Font-face")]
+    if fonts:
+        raise CommandError(f"WeasyPrint: {fonts[0]}: the PDF would not use the font files found by fc-list")
+    document.write_pdf(str(target))

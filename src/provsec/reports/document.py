@@ -224,8 +224,8 @@ def _url_fetcher(weasyprint: Any, refused: list[str]) -> Any:
                     refused.append(url)
                     raise
 
-        # allowed_protocols and no redirects: WeasyPrint's own guard, behind the check above
-        return LocalFetcher(allowed_protocols=LOCAL_SCHEMES, allow_redirects=False)
+        # not allowed_protocols: WeasyPrint 68 reads the scheme as the text before "://", refusing every data: URL
+        return LocalFetcher(allow_redirects=False)
 
     default = weasyprint.default_url_fetcher
 
@@ -271,7 +271,8 @@ def write_pdf(document_html: str, target: Path) -> None:
         logger.removeHandler(warnings)
     if refused:
         # a data: URL can be megabytes long: its start says what it was
-        shown = [url[:40] + "…" if url.startswith("data:") and len(url) > 40 else url for url in dict.fromkeys(refused)]
+        shown = [url[:40] + "…" if url.startswith("data:") and len(url) > 40 else url
+                 for url in dict.fromkeys(refused)]
         raise InputError(f"the report names {len(shown)} resource(s) that were not fetched (only local files "
                          f"and data: URLs are, offline): {', '.join(shown)}")
     fonts = [m for m in warnings.messages if m.startswith("Font-face")]

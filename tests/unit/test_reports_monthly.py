@@ -395,9 +395,11 @@ def print_pdf(body: str, target: Path) -> list[str]:
     return records
 
 
-def test_pdf_loads_the_font_files_and_prints_a_data_url_image(tmp_path: Path) -> None:
+def test_pdf_loads_the_font_files_and_prints_a_data_url_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    monkeypatch.chdir(tmp_path)  # a relative target, as `--out reports` gives
+    warnings = print_pdf(f'<p>Ảnh biểu đồ:</p><img src="{png_data_url(40, 20)}" alt="biểu đồ">', Path("a.pdf"))
     pdf = tmp_path / "a.pdf"
-    warnings = print_pdf(f'<p>Ảnh biểu đồ:</p><img src="{png_data_url(40, 20)}" alt="biểu đồ">', pdf)
     # the @font-face rules were loaded from the files fc-list found: WeasyPrint says nothing (it warns
     # "Font-face 'Liberation Serif' cannot be loaded" when its URL fetcher fails, then takes a font by name)
     assert warnings == []

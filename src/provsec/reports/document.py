@@ -254,9 +254,9 @@ class _Warnings(logging.Handler):
 def write_pdf(document_html: str, target: Path) -> None:
     """Print the HTML to `target` with WeasyPrint (the call point of this module); fonts are embedded
     (subset). Only local `file:` and `data:` URLs are fetched: the report is made offline. A resource that
-    could not be fetched (an image from the web in a notebook's output, a missing file) or a font face that
-    could not be loaded is an InputError naming it, and nothing is written: a PDF without it would pass for
-    the report."""
+    could not be fetched (an image from the web in a notebook's output, a missing file) is an InputError naming
+    it, a font face WeasyPrint could not load a CommandError; either way nothing is written: a PDF without it
+    would pass for the report."""
     import weasyprint
 
     refused: list[str] = []
@@ -265,7 +265,7 @@ def write_pdf(document_html: str, target: Path) -> None:
     logger = logging.getLogger("weasyprint")
     logger.addHandler(warnings)
     try:
-        document = weasyprint.HTML(string=document_html, base_url=target.parent.as_uri() + "/",
+        document = weasyprint.HTML(string=document_html, base_url=target.parent.resolve().as_uri() + "/",
                                    url_fetcher=fetcher).render()
     finally:
         logger.removeHandler(warnings)

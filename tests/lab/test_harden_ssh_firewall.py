@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 from labfixture import LabHandle, recap
 
-HOST = "bak1"  # a data-centre host; web1 (outside the admin subnet) probes it
+HOST = "bak1"  # the backup repository host; web1 (outside the admin subnet, not its backup client) probes it
+# bak1's backup clients here: db1 only. The firewall opens bak1's SSH port to them (role backup's meta/ports.yml);
+# every play and audit of this module says so, or the firewall would change between runs.
+CLIENTS = ("-e", '{"backup_clients": ["db1"]}')
 
 
 def offered_methods(lab: LabHandle, user: str) -> str:
@@ -37,7 +40,7 @@ def fingerprint(lab: LabHandle) -> str:
 
 def audit_statuses(lab: LabHandle, where: Path) -> dict[str, dict[str, Any]]:
     """audit.yml on HOST (it must change nothing); the results by control id."""
-    return lab.audit([HOST], where, unchanged=True)[HOST]
+    return lab.audit([HOST], where, *CLIENTS, unchanged=True)[HOST]
 
 
 @dataclass
@@ -54,7 +57,7 @@ def legacy_hardened(lab: LabHandle, tmp_path_factory: pytest.TempPathFactory) ->
     assert "password" in offered_methods(lab, "root")  # the legacy host really is weak
     before = audit_statuses(lab, tmp_path_factory.mktemp("audit-before"))
     started = time.monotonic()
-    first = lab.playbook("harden.yml", "-l", HOST)
+    first = lab.playbook("harden.yml", "-l", HOST, *CLIENTS)
     print(f"\nharden.yml, first run on the legacy {HOST}: {time.monotonic() - started:.1f} s")
     assert first.returncode == 0, first.stdout[-5000:]
     return Legacy(lab, before)
@@ -87,7 +90,7 @@ def test_audit_fails_the_legacy_host_and_passes_every_applicable_control_after(l
 
 
 def test_second_run_changes_nothing(hardened: LabHandle) -> None:
-    again = hardened.playbook("harden.yml", "-l", HOST)
+    again = hardened.playbook("harden.yml", "-l", HOST, *CLIENTS)
     assert again.returncode == 0, again.stdout[-5000:]
     assert recap(again.stdout)[HOST]["changed"] == 0, again.stdout[-5000:]
 
@@ -105,7 +108,7 @@ def test_root_and_passwords_are_refused_and_the_admin_still_works(hardened: LabH
     assert "aes128-cbc" not in live["ciphers"] and "hmac-sha1" not in live["macs"].split(",")
 
 
-def test_firewall_allows_ssh_from_the_admin_subnet_only_and_drops_the_rest(hardened: LabHandle) -> None:
+def test_firewall_allows_ssh_from_the_admin_subnet_and_the_backup_client_only(hardened: LabHandle) -> None:
     address = "198.18.0.21"
     listener = hardened.ssh(HOST, "sudo -n systemd-run --unit=provsec-probe-http python3 -m http.server 8081")
     assert listener.returncode == 0, listener.stderr
@@ -117,6 +120,10 @@ def test_firewall_allows_ssh_from_the_admin_subnet_only_and_drops_the_rest(harde
             probe = hardened.ssh("web1", f"timeout 5 bash -c '</dev/tcp/{address}/{port}' && echo open")
             # 124: timeout's own code, the SYN got no answer at all (dropped, not refused); 255 would be ssh failing
             assert probe.returncode == 124, f"port {port} from web1: rc {probe.returncode} {probe.stdout}{probe.stderr}"
+        # db1, bak1's backup client, reaches its SSH port (restic over sftp), and nothing else
+        for port, expected in ((22, 0), (8081, 124)):
+            probe = hardened.ssh("db1", f"timeout 5 bash -c '</dev/tcp/{address}/{port}' && echo open")
+            assert probe.returncode == expected, f"port {port} from db1: rc {probe.returncode} {probe.stderr}"
         ruleset = json.loads(hardened.ssh(HOST, "sudo -n nft -j list table inet provsec_filter").stdout)
         chains = [x["chain"] for x in ruleset["nftables"] if "chain" in x]
         assert any(c["name"] == "input" and c["policy"] == "drop" for c in chains)
@@ -127,7 +134,7 @@ def test_firewall_allows_ssh_from_the_admin_subnet_only_and_drops_the_rest(harde
 
 def test_allowgroups_without_the_admins_group_is_rolled_back(hardened: LabHandle) -> None:
     before = fingerprint(hardened)
-    bad = hardened.playbook("harden.yml", "-l", HOST, "--tags", "ssh", "-e",
+    bad = hardened.playbook("harden.yml", "-l", HOST, *CLIENTS, "--tags", "ssh", "-e",
                             json.dumps({"ssh_allow_groups": ["break-glass-only"], "ssh_admin_users": []}))
     assert bad.returncode != 0
     assert "a new SSH login as labadmin failed" in bad.stdout
@@ -140,7 +147,7 @@ def test_a_ruleset_that_drops_the_admin_subnet_is_rolled_back(hardened: LabHandl
     before = fingerprint(hardened)
     networks = {"admin_subnets": ["198.18.0.128/28"], "dc_ranges": ["198.18.0.0/24"],
                 "agency_ranges": ["198.18.1.0/24"]}
-    bad = hardened.playbook("harden.yml", "-l", HOST, "--tags", "firewall", "-e",
+    bad = hardened.playbook("harden.yml", "-l", HOST, *CLIENTS, "--tags", "firewall", "-e",
                             json.dumps({"provsec_networks": networks}))
     assert bad.returncode != 0
     assert "a new SSH login as labadmin failed" in bad.stdout
@@ -153,6 +160,6 @@ def test_a_ruleset_that_drops_the_admin_subnet_is_rolled_back(hardened: LabHandl
 def test_check_mode_on_a_fresh_host_changes_nothing(lab: LabHandle) -> None:
     lab.reset(HOST)
     before = fingerprint(lab)
-    check = lab.playbook("harden.yml", "-l", HOST, "--check", "--diff")
+    check = lab.playbook("harden.yml", "-l", HOST, *CLIENTS, "--check", "--diff")
     assert check.returncode == 0, check.stdout[-5000:]
     assert fingerprint(lab) == before

@@ -83,3 +83,18 @@ def test_the_repository_roles_declare_valid_ports() -> None:
     pairs = load_declarations(sorted(roles.glob("*/meta/ports.yml")))
     rules = compose(pairs, ["dc_servers"], NETWORKS, GROUPS)
     assert ("ssh", ("198.18.0.0/28",)) in [(r.name, r.sources) for r in rules]
+
+
+def test_the_backup_repository_takes_ssh_from_its_backup_clients_only() -> None:
+    """Role backup's declaration: the repository host's port 22 from group:backup_clients (the pseudo group that
+    playbooks/group_vars/all/provsec.yml adds: provsec_port_groups), in addition to the admin subnets."""
+    roles = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
+    pairs = load_declarations(sorted(roles.glob("*/meta/ports.yml")))
+    repo = {(r.name, r.port): r.sources for r in compose(pairs, ["dc_servers", "backup_repo"], NETWORKS, GROUPS)}
+    assert repo[("backup-sftp", "22")] == ("198.18.0.22", "198.18.0.23")
+    assert repo[("ssh", "22")] == ("198.18.0.0/28",)
+    other = compose(pairs, ["dc_servers"], NETWORKS, GROUPS)
+    assert "backup-sftp" not in [r.name for r in other]
+    with pytest.raises(InputError, match=r"backup-sftp.*resolves to no address"):
+        compose(pairs, ["backup_repo"], NETWORKS, {k: v for k, v in GROUPS.items() if k != "backup_clients"})
+

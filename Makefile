@@ -23,4 +23,5 @@ lab-up: bootstrap
 	@.venv/bin/provsec lab up --profile $${PROFILE:-province}
 
 lab-down: bootstrap
+	@if [ -f demo/mailbox/pid ]; then kill "$$(cat demo/mailbox/pid)" 2>/dev/null || true; rm -f demo/mailbox/pid; fi
 	@.venv/bin/provsec lab down

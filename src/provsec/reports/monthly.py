@@ -13,7 +13,9 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, MutableMapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -81,12 +83,25 @@ def _page(title: str, body: str) -> str:
             f"</style></head><body>\n{body}\n</body></html>\n")
 
 
+@contextmanager
+def _timed(timings: MutableMapping[str, float] | None, step: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        if timings is not None:
+            timings[step] = timings.get(step, 0.0) + time.perf_counter() - start
+
+
 def monthly(month: Month, data: Path, out: Path, *, agency: str = "all", language: str = "vi",
             document: DocumentConfig | None = None, issued: date | None = None, working_hours: str = "",
-            notebooks: Sequence[Path] | None = None) -> Report:
-    """Run the notebooks on the collected folder `data` (DIR/YYYY-MM) and write OUT/YYYY-MM/."""
+            notebooks: Sequence[Path] | None = None, timings: MutableMapping[str, float] | None = None) -> Report:
+    """Run the notebooks on the collected folder `data` (DIR/YYYY-MM) and write OUT/YYYY-MM/. `timings`, if
+    given, receives the seconds each step took (bench/report.py): `verify`, `execute NOTEBOOK` (papermill: the
+    kernel's start and stop included), `html NOTEBOOK`, `document html`, `pdf`."""
     check_language(language)
-    collected = load_collected(data)  # verified against its manifest before any kernel starts
+    with _timed(timings, "verify"):
+        collected = load_collected(data)  # verified against its manifest before any kernel starts
     if collected.month != month:
         raise InputError(f"--data {data}: holds {collected.month}, not {month}")
     if data.name != str(month):
@@ -112,16 +127,20 @@ def monthly(month: Month, data: Path, out: Path, *, agency: str = "all", languag
         executed, sections = [], []
         for nb in sources:
             target = tmp / nb.name
-            run_notebook(nb, target, parameters, tmp)
-            body = export_body(target)
+            with _timed(timings, f"execute {nb.name}"):
+                run_notebook(nb, target, parameters, tmp)
+            with _timed(timings, f"html {nb.name}"):
+                body = export_body(target)
             write_atomic(tmp / f"{nb.stem}.html", _page(nb.stem, body).encode("utf-8"), 0o640)
             executed.append(final / nb.name)
             sections.append(body)
         frame = Frame(document or DocumentConfig(), f"{month.month:02d}/{month.year}", issued, sections)
         name = f"bao-cao-{month}"
-        write_atomic(tmp / f"{name}.html", frame_html(frame).encode("utf-8"), 0o640)
+        with _timed(timings, "document html"):
+            write_atomic(tmp / f"{name}.html", frame_html(frame).encode("utf-8"), 0o640)
         pdf_tmp = tmp / f".{name}.pdf.tmp"
-        write_pdf(frame_html(frame, fonts), pdf_tmp)
+        with _timed(timings, "pdf"):
+            write_pdf(frame_html(frame, fonts), pdf_tmp)
         pdf_tmp.rename(tmp / f"{name}.pdf")
         tmp.rename(final)  # fails, leaving final alone, if another run made it meanwhile
     except BaseException:

@@ -18,6 +18,7 @@ bench: bootstrap
 	@.venv/bin/python bench/hardening.py
 	@.venv/bin/python bench/exporter.py
 	@.venv/bin/python bench/scan.py --lab
+	@.venv/bin/python bench/report.py
 
 lab-up: bootstrap
 	@.venv/bin/provsec lab up --profile $${PROFILE:-province}

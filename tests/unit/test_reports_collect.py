@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -102,6 +103,10 @@ def test_collect_writes_a_dated_folder_with_a_manifest(tmp_path: Path, sources: 
     assert (folder / "backups/status/01-db1.json").read_bytes() == sources.backup_status[0][1].read_bytes()
     assert files["backups/status/01-db1.json"]["host"] == "db1"
     assert files["audit/web1.json"]["source"].endswith("20261030T020000Z/results/web1.json")
+    # readable by the reports' group, whatever the umask; no temp file left beside them
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == sorted(
+        [*files, "manifest.json"])
+    assert {oct(stat.S_IMODE((folder / rel).stat().st_mode)) for rel in [*files, "manifest.json"]} == {"0o640"}
 
 
 def test_load_collected_reads_the_month_back(tmp_path: Path, sources: Sources) -> None:

@@ -39,6 +39,7 @@ from provsec.reports.document import (
     write_pdf,
 )
 from provsec.reports.month import Month
+from provsec.reports.monthly import monthly
 
 REPO = Path(__file__).resolve().parents[2]
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -324,6 +325,22 @@ def test_a_failing_notebook_stops_the_report_naming_it(tmp_path: Path, data_dir:
                      "--agency", "Sở Y tế"]) == 2
     assert "--agency: the collected folder has no inventory" in capsys.readouterr().err
     assert list(out.iterdir()) == []
+
+
+def test_timings_are_given_for_each_step_when_asked(tmp_path: Path, data_dir: Path, kernel_env: None) -> None:
+    # one notebook whose only cell sleeps 0,5 s: its execution step lasts at least that; every step is reported
+    source = tmp_path / "sleep.ipynb"
+    source.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "id": "a", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": "import time\ntime.sleep(0.5)"},
+        {"cell_type": "markdown", "id": "b", "metadata": {}, "source": "# Ngủ"}]}), encoding="utf-8")
+    timings: dict[str, float] = {}
+    report = monthly(Month.parse("2026-10"), data_dir, tmp_path / "out", notebooks=[source], timings=timings,
+                     issued=date(2026, 11, 5))
+    assert report.pdf.is_file()
+    assert sorted(timings) == ["document html", "execute sleep.ipynb", "html sleep.ipynb", "pdf", "verify"]
+    assert timings["execute sleep.ipynb"] >= 0.5
+    assert all(0 < seconds < 120 for seconds in timings.values())
 
 
 def test_bad_input_is_one_error_naming_it(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]

@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from provsec.errors import InputError
-from provsec.fileio import read_json, write_atomic
+from provsec.fileio import read_json
 from provsec.inventory.load import load_inventory
 from provsec.reports import prometheus
 from provsec.reports.month import Month
@@ -150,22 +150,42 @@ def month_scans(store: Path, month: Month) -> list[Path]:
 
 
 class _Builder:
-    """Files written into the temp folder, each hashed as written."""
+    """Files written into the temp folder, each hashed as written. No one reads the temp folder, so each file is
+    written in place, not through write_atomic (a temp file and two fsyncs each: 10 s for a month of 50 hosts'
+    daily backup status files); `sync` makes them all durable at once before the folder is renamed into place."""
 
     def __init__(self, root: Path, clock: Callable[[], datetime]) -> None:
         self.root = root
         self.clock = clock
         self.entries: list[dict[str, Any]] = []
+        self.written: list[Path] = []
 
-    def add(self, rel: str, data: bytes, kind: str, source: str, host: str | None = None) -> None:
+    def write(self, rel: str, data: bytes) -> None:
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data, 0o640)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # a second file of the same name fails
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o640)  # exactly 0o640: O_CREAT's mode passes through the umask
+            handle.write(data)
+        self.written.append(path)
+
+    def add(self, rel: str, data: bytes, kind: str, source: str, host: str | None = None) -> None:
+        """A file of the month's data, listed in the manifest."""
+        self.write(rel, data)
         entry: dict[str, Any] = {"path": rel, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
                                  "kind": kind, "source": source, "collected_at": iso_utc(self.clock())}
         if host is not None:
             entry["host"] = host
         self.entries.append(entry)
+
+    def sync(self) -> None:
+        """Every file written, then every directory holding them, on disk."""
+        for path in [*self.written, *sorted({p.parent for p in self.written} | {self.root}, reverse=True)]:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 def _json_bytes(doc: Any) -> bytes:
@@ -230,7 +250,8 @@ def collect(month: Month, out: Path, sources: Sources, now: Callable[[], datetim
         _collect_inventory(b, sources.inventory)
         manifest = {"format": FORMAT, "month": str(month), "timezone": month.timezone,
                     "collected_at": iso_utc(clock()), "files": b.entries}
-        write_atomic(tmp / MANIFEST, _json_bytes(manifest), 0o640)
+        b.write(MANIFEST, _json_bytes(manifest))
+        b.sync()
         tmp.rename(final)  # fails, leaving final alone, if another collect made it meanwhile
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

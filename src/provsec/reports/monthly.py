@@ -14,7 +14,9 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, MutableMapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -84,19 +86,18 @@ def _page(title: str, body: str, caption: str = "") -> str:
             "</body></html>\n")
 
 
-def monthly(month: Month, data: Path, out: Path, *, agency: str = "all", language: str = "vi",
-            document: DocumentConfig | None = None, issued: date | None = None, working_hours: str = "",
-            notebooks: Sequence[Path] | None = None, security_level: str = "all") -> Report:
-    """Run the notebooks on the collected folder `data` (DIR/YYYY-MM) and write OUT/YYYY-MM/. `agency` and
-    `security_level` restrict the report to the hosts of one agency and/or level (scope.py); the document's
-    subtitle names them."""
-    check_language(language)
-    collected = load_collected(data)  # verified against its manifest before any kernel starts
-    if collected.month != month:
-        raise InputError(f"--data {data}: holds {collected.month}, not {month}")
-    # an unknown agency or level, or a folder without inventory, is bad input: refused before any kernel starts
-    chosen = scope.resolve(collected.inventory, agency, security_level, ("--agency", "--security-level"))
-    caption = chosen.caption() if chosen is not None else ""
+@contextmanager
+def _timed(timings: MutableMapping[str, float] | None, step: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        if timings is not None:
+            timings[step] = timings.get(step, 0.0) + time.perf_counter() - start
+
+
+def _destination(month: Month, data: Path, out: Path, notebooks: Sequence[Path] | None) -> tuple[Path, list[Path]]:
+    """OUT/YYYY-MM (checked: not there yet, not the data) and the notebooks to run (checked: present)."""
     if data.name != str(month):
         raise InputError(f"--data {data}: the notebooks read DIR/{month}: give the folder that collect made")
     final = out / str(month)
@@ -108,6 +109,26 @@ def monthly(month: Month, data: Path, out: Path, *, agency: str = "all", languag
     for nb in sources:
         if not nb.is_file():
             raise InputError(f"{nb}: notebook not found")
+    return final, sources
+
+
+def monthly(month: Month, data: Path, out: Path, *, agency: str = "all", language: str = "vi",
+            document: DocumentConfig | None = None, issued: date | None = None, working_hours: str = "",
+            notebooks: Sequence[Path] | None = None, security_level: str = "all",
+            timings: MutableMapping[str, float] | None = None) -> Report:
+    """Run the notebooks on the collected folder `data` (DIR/YYYY-MM) and write OUT/YYYY-MM/. `agency` and
+    `security_level` restrict the report to the hosts of one agency and/or level (scope.py); the document's
+    subtitle names them. `timings`, if given, receives the seconds each step took (bench/report.py): `verify`,
+    `execute NOTEBOOK` (papermill: the kernel's start and stop included), `html NOTEBOOK`, `document html`, `pdf`."""
+    check_language(language)
+    with _timed(timings, "verify"):
+        collected = load_collected(data)  # verified against its manifest before any kernel starts
+    if collected.month != month:
+        raise InputError(f"--data {data}: holds {collected.month}, not {month}")
+    # an unknown agency or level, or a folder without inventory, is bad input: refused before any kernel starts
+    chosen = scope.resolve(collected.inventory, agency, security_level, ("--agency", "--security-level"))
+    caption = chosen.caption() if chosen is not None else ""
+    final, sources = _destination(month, data, out, notebooks)
     fonts = font_face_css(font_files())  # a missing font fails now, not after the notebooks ran
     issued = issued or date.today()
     parameters: dict[str, Any] = {"month": str(month), "agency": agency, "data_dir": str(data.resolve().parent),
@@ -121,16 +142,20 @@ def monthly(month: Month, data: Path, out: Path, *, agency: str = "all", languag
         executed, sections = [], []
         for nb in sources:
             target = tmp / nb.name
-            run_notebook(nb, target, parameters, tmp)
-            body = export_body(target)
+            with _timed(timings, f"execute {nb.name}"):
+                run_notebook(nb, target, parameters, tmp)
+            with _timed(timings, f"html {nb.name}"):
+                body = export_body(target)
             write_atomic(tmp / f"{nb.stem}.html", _page(nb.stem, body, caption).encode("utf-8"), 0o640)
             executed.append(final / nb.name)
             sections.append(body)
         frame = Frame(document or DocumentConfig(), f"{month.month:02d}/{month.year}", issued, sections, caption)
         name = f"bao-cao-{month}"
-        write_atomic(tmp / f"{name}.html", frame_html(frame).encode("utf-8"), 0o640)
+        with _timed(timings, "document html"):
+            write_atomic(tmp / f"{name}.html", frame_html(frame).encode("utf-8"), 0o640)
         pdf_tmp = tmp / f".{name}.pdf.tmp"
-        write_pdf(frame_html(frame, fonts), pdf_tmp)
+        with _timed(timings, "pdf"):
+            write_pdf(frame_html(frame, fonts), pdf_tmp)
         pdf_tmp.rename(tmp / f"{name}.pdf")
         tmp.rename(final)  # fails, leaving final alone, if another run made it meanwhile
     except BaseException:

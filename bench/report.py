@@ -35,7 +35,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from provsec.controls import load_catalogue
+from provsec.devtools.daemon import DaemonError, free_port, started
 from provsec.notify.register import Register
 from provsec.reports import prometheus as prom_api
 from provsec.reports.collect import Sources, collect, load_collected
@@ -76,12 +76,6 @@ ALERTS = (("ProvsecHostDown", "critical"), ("ProvsecHostDiskFilling", "warning")
           ("ProvsecSecuritySshBruteForce", "warning"), ("ProvsecSecuritySshLoginAfterFailures", "critical"),
           ("ProvsecSecurityUserAdded", "warning"), ("ProvsecSecuritySudoFailures", "warning"),
           ("ProvsecBackupStale", "critical"), ("ProvsecBackupFailed", "critical"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def hosts(count: int) -> list[str]:
@@ -177,33 +171,13 @@ def prometheus_server(tsdb: Path, work: Path, limit: float) -> Iterator[str]:
     config.write_text("global:\n  scrape_interval: 30s\n", encoding="utf-8")  # nothing scraped: only the blocks
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = (work / "prometheus.log").open("wb")
-    proc = subprocess.Popen([str(PROMETHEUS), f"--config.file={config}", f"--storage.tsdb.path={tsdb}",
-                             "--storage.tsdb.retention.time=400d", f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    argv = [str(PROMETHEUS), f"--config.file={config}", f"--storage.tsdb.path={tsdb}",
+            "--storage.tsdb.retention.time=400d", f"--web.listen-address=127.0.0.1:{port}"]
     try:
-        deadline = time.monotonic() + limit
-        while True:
-            if proc.poll() is not None:
-                sys.exit(f"bench/report: prometheus exited {proc.returncode}: see {work / 'prometheus.log'}")
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=5) as answer:  # noqa: S310 (loopback)
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                sys.exit("bench/report: prometheus not ready in time")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        with started(argv, f"{url}/-/ready", work / "prometheus.log", "prometheus", limit, stop_timeout=30):
+            yield url
+    except DaemonError as exc:
+        sys.exit(f"bench/report: {exc}")
 
 
 def instant(url: str, query: str, at: datetime) -> float:

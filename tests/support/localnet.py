@@ -4,45 +4,24 @@ provsec.devtools.mailbox, which `make demo` also runs), and real daemons waited 
 
 from __future__ import annotations
 
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from provsec.devtools.mailbox import Inbox, Pki, free_port, make_pki, smtp_server
+from provsec.devtools.daemon import DaemonError, free_port, started
+from provsec.devtools.mailbox import Inbox, Pki, make_pki, smtp_server
 
 __all__ = ["Inbox", "Pki", "daemon", "free_port", "make_pki", "smtp_server"]
 
 
 @contextmanager
 def daemon(argv: list[str], ready_url: str, log_path: Path, name: str, timeout: float = 20) -> Iterator[None]:
-    """A real daemon on 127.0.0.1, waited for until ready_url answers 200; killed at the end."""
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"{name} exited {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(ready_url, timeout=1) as resp:  # noqa: S310 - loopback
-                        if resp.status == 200:
-                            break
-                except (urllib.error.URLError, OSError):
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{name} not ready in {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.1)
+    """A real daemon on 127.0.0.1 (provsec.devtools.daemon), waited for until ready_url answers 200; killed at the
+    end. Not starting is a test failure with the daemon's log, not a traceback."""
+    try:
+        with started(argv, ready_url, log_path, name, timeout):
             yield
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+    except DaemonError as exc:
+        pytest.fail(str(exc), pytrace=False)

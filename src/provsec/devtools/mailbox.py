@@ -12,7 +12,6 @@ import email.policy
 import os
 import secrets
 import signal
-import socket
 import ssl
 import sys
 import threading
@@ -31,11 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from provsec.devtools.daemon import free_port
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,11 @@ tests/unit/test_monitoring_config_alertmanager.py)."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import re
 import secrets
 import ssl
 import subprocess
-import tarfile
 import tempfile
 import time
 import urllib.error
@@ -39,6 +37,7 @@ from labfixture import LabHandle
 from localnet import Inbox, Pki, make_pki, smtp_server
 from prometheus_client.parser import text_string_to_metric_families
 
+from provsec.devtools.transfer import untar
 from provsec.inventory.load import load_inventory
 from provsec.lab.topology import CONTROL_ADDR
 
@@ -366,8 +365,7 @@ def test_the_month_s_report_is_made_from_what_the_lab_recorded(monitored: Monito
                             "--register /var/lib/provsec/notify/incidents.sqlite --prometheus http://127.0.0.1:9090 "
                             f"&& tar -C {out} -cf - {month} | base64 -w0")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(res.stdout.strip())), mode="r") as archive:
-        archive.extractall(tmp_path / "data", filter="data")
+    untar(base64.b64decode(res.stdout.strip()), tmp_path / "data", f"mon1:{out}/{month}")
     made = subprocess.run([str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "provsec"), "report",
                            "monthly", "--month", month, "--data", str(tmp_path / "data" / month), "--out",
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=900, check=False)

@@ -18,6 +18,8 @@ import pytest
 
 def test_the_mailbox_stores_a_mail_sent_over_starttls_with_its_login(tmp_path: Path) -> None:
     folder = tmp_path / "mailbox"
+    (folder / "mail").mkdir(parents=True)
+    (folder / "mail" / "0001.eml").write_bytes(b"Subject: from an earlier run\n\n")  # a mailbox started again
     proc = subprocess.Popen([sys.executable, "-m", "provsec.devtools.mailbox", "--host", "127.0.0.1", "--dir",
                              str(folder), "--lifetime", "120"], stdout=subprocess.PIPE, text=True)
     try:
@@ -36,8 +38,9 @@ def test_the_mailbox_stores_a_mail_sent_over_starttls_with_its_login(tmp_path: P
             smtp.starttls(context=context)
             smtp.login(login, password)
             smtp.send_message(msg)
-        (stored,) = sorted((folder / "mail").iterdir())
-        assert stored.name == "0001.eml" and stored.stat().st_mode & 0o777 == 0o600
+        earlier, stored = sorted((folder / "mail").iterdir())
+        assert earlier.read_bytes() == b"Subject: from an earlier run\n\n", "the earlier mail is kept"
+        assert stored.name == "0002.eml" and stored.stat().st_mode & 0o777 == 0o600
         got = email.message_from_bytes(stored.read_bytes(), policy=email.policy.default)
         assert got["Subject"] == "Cảnh báo thử" and got["To"] == "an@stttt.test"
     finally:

@@ -102,11 +102,23 @@ class Inbox:
             self.envelopes.append(envelope)
             self.mails.append((list(envelope.rcpt_tos), mail, session.ssl is not None))
             if self.folder is not None:
-                path = self.folder / f"{len(self.mails):04d}.eml"
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    out.write(envelope.original_content or b"")
+                self._store(envelope.original_content or b"")
         return "250 OK"
+
+    def _store(self, content: bytes) -> Path:
+        """content as the next free NNNN.eml of the folder (0600): a mailbox started again keeps the earlier mail."""
+        assert self.folder is not None  # noqa: S101 - only called with a folder
+        n = len(list(self.folder.glob("*.eml")))
+        while True:
+            n += 1
+            path = self.folder / f"{n:04d}.eml"
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue
+            with os.fdopen(fd, "wb") as out:
+                out.write(content)
+            return path
 
     def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
                      auth_data: Any) -> AuthResult:

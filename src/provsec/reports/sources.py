@@ -15,7 +15,7 @@ Every record carries an `id` that the calculations keep as the source of what th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -301,16 +301,23 @@ class Drill:
         return f"drill:{self.host}/{self.job}@{iso(self.finished_at)}"
 
 
-def parse_drills(doc: Any, host: str, where: str) -> list[Drill]:
+def _outcome_records(doc: Any, where: str, what: str) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """(where, record, state) of a record or a list of records (drills, copies), each an object whose state is ok
+    or failed."""
     items = doc if isinstance(doc, list) else [doc]
-    drills = []
     for i, row in enumerate(items):
         at = f"{where}: [{i}]" if isinstance(doc, list) else where
         if not isinstance(row, dict):
-            raise InputError(f"{at}: expected a drill record object")
+            raise InputError(f"{at}: expected a {what} object")
         state = row.get("state")
         if state not in ("ok", "failed"):
             raise InputError(f"{at}.state: {state!r} is not ok or failed")
+        yield at, row, state
+
+
+def parse_drills(doc: Any, host: str, where: str) -> list[Drill]:
+    drills = []
+    for at, row, state in _outcome_records(doc, where, "drill record"):
         drills.append(Drill(host=host, job=_req(row, "job", at), state=state, reason=str(row.get("reason") or ""),
                             snapshot=_text(row, "snapshot", at, optional=True), rto_s=_number(row, "rto_s", at),
                             rpo_s=_number(row, "rpo_s", at),
@@ -341,15 +348,8 @@ class CopyRecord:
 
 
 def parse_copies(doc: Any, where: str) -> list[CopyRecord]:
-    items = doc if isinstance(doc, list) else [doc]
     out = []
-    for i, row in enumerate(items):
-        at = f"{where}: [{i}]" if isinstance(doc, list) else where
-        if not isinstance(row, dict):
-            raise InputError(f"{at}: expected a copy record object")
-        state = row.get("state")
-        if state not in ("ok", "failed"):
-            raise InputError(f"{at}.state: {state!r} is not ok or failed")
+    for at, row, state in _outcome_records(doc, where, "copy record"):
         snapshots = row.get("snapshots")
         if snapshots is not None and (isinstance(snapshots, bool) or not isinstance(snapshots, int)):
             raise InputError(f"{at}.snapshots: expected an integer or null, got {snapshots!r}")

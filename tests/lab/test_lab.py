@@ -140,6 +140,16 @@ def test_reset_gives_back_a_fresh_host_with_the_same_identity(lab: LabHandle) ->
     assert after.stdout.split() == [before, "gone"]
 
 
+def test_a_host_is_handed_over_only_when_its_boot_is_finished(lab: LabHandle) -> None:
+    """A playbook's first daemon-reload must not land inside the boot transaction (with systemd 252 it fails
+    systemd-update-utmp-runlevel and leaves the host degraded): the lab returns a host once boot is over."""
+    host = lab.hosts[-2]
+    lab.reset(host)
+    state = lab.ssh(host, "systemctl is-system-running; sudo -n systemctl daemon-reload; "
+                          "systemctl is-system-running --wait; systemctl --failed --no-legend --plain")
+    assert state.stdout.split()[:2] == ["running", "running"], state.stdout + state.stderr
+
+
 def test_reset_empties_the_firewall_that_lives_in_the_namespace(lab: LabHandle) -> None:
     """A reinstalled host has no firewall: the ruleset a hardening test loaded must not outlive the reset (the
     namespace, where nftables keeps it, is kept)."""

@@ -235,14 +235,27 @@ class Lab:
                 if not hosts.alive(st.pids[h.name]):
                     raise ProvsecError(f"{h.name}: systemd-nspawn exited during boot; see {self.paths.log(h.name)}")
                 if hosts.port_open(h.address):
-                    if self.ssh(h.name, "true", timeout=10).returncode == 0:
+                    # Handed over only when the boot transaction is over: a playbook's daemon-reload during boot
+                    # makes systemd 252 fail systemd-update-utmp-runlevel (systemd issue 27167, fixed in 254).
+                    left = max(10.0, deadline - time.monotonic())
+                    res = self.ssh(h.name, "systemctl is-system-running --wait", timeout=left)
+                    status = res.stdout.strip()
+                    if status == "running":
                         return
+                    restarted: list[str] = []
                     if recoveries < 3:  # bounded: a unit that keeps failing is left to the boot timeout
-                        for unit in hosts.restart_units_failed_at_cgroup_step(st.pids[h.name]):
+                        restarted = hosts.restart_units_failed_at_cgroup_step(st.pids[h.name])
+                        for unit in restarted:
                             recoveries += 1
                             self.log(f"{h.name}: {unit} failed at its CGROUP step during boot; started it again")
+                    if status == "degraded" and not restarted:
+                        failed = self.ssh(h.name, "systemctl --failed --no-legend --plain", timeout=20).stdout
+                        units = [line.split()[0] for line in failed.splitlines() if line.strip()]
+                        self.log(f"{h.name}: booted degraded, failed units: {', '.join(units) or 'none listed'}")
+                        return
                 time.sleep(0.3)
-            raise ProvsecError(f"{h.name}: no SSH login after {BOOT_TIMEOUT_S:.0f} s; see {self.paths.log(h.name)}")
+            raise ProvsecError(f"{h.name}: no SSH login or boot not finished after {BOOT_TIMEOUT_S:.0f} s; "
+                              f"see {self.paths.log(h.name)}")
 
         with ThreadPoolExecutor(max_workers=len(prof.hosts)) as pool:
             list(pool.map(wait, prof.hosts))

@@ -216,6 +216,27 @@ def test_each_client_reaches_only_its_own_repository(backup: Backup) -> None:
     assert peek.returncode == 10, peek.stderr
 
 
+def test_hardening_the_repository_host_afterwards_keeps_the_backups_working(backup: Backup) -> None:
+    """harden.yml rewrites bak1's whole sshd_config and firewall after the backups were set up: the accounts'
+    Match block (role backup's meta/sshd.yml) and their SSH port (meta/ports.yml) come through, so web1's next
+    backup still lands in its own chroot."""
+    lab = backup.lab
+    lab.play_ok("harden.yml", [REPO_HOST], "--tags", "ssh,firewall", "-e", f"@{backup.vars_file}")
+    web1 = lab.lab.profile().host(FILE_HOST).address
+    effective = lab.root(REPO_HOST, f"sshd -T -C user=bk-{FILE_HOST},host={FILE_HOST},addr={web1}")
+    lines = effective.stdout.splitlines()
+    assert "chrootdirectory /srv/provsec-backup/%u" in lines and "forcecommand internal-sftp" in lines, \
+        effective.stdout + effective.stderr
+    assert "allowgroups provsec-backup" in lines
+    before = json.loads(backup.provsec(FILE_HOST, "snapshots docs --json").stdout)
+    res = backup.provsec(FILE_HOST, "run docs --json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert json.loads(res.stdout)[0]["state"] == "ok", res.stdout
+    after = json.loads(backup.provsec(FILE_HOST, "snapshots docs --json").stdout)
+    assert len(after) == len(before) + 1
+    assert "bk-db1" not in sftp(lab, FILE_HOST, "ls -a /").stdout
+
+
 def test_database_dumps_and_drills(backup: Backup) -> None:
     res = backup.provsec(DB_HOST, "run", timeout=900)
     assert res.returncode == 0, res.stdout + res.stderr

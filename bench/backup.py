@@ -4,12 +4,14 @@ Generates --size-mb of data in a temp directory (office documents of varied size
 PDF/DOCX; a few plain-text documents; a few SQL dumps; duplicated files), then measures in the same run, with
 the same restic binary (the cached 0.18 by default) and the same repository settings (local repository,
 password file, cache directory; one repository each):
-- first backup     provsec `run_jobs` (hash manifest, backup, snapshot check, retention, state + metrics)
-                   against `restic backup` with the same arguments;
+- first backup     provsec `run_jobs` (hash manifest, backup, snapshot check, state + metrics; no retention:
+                   that is `provsec backup forget`) against `restic backup` with the same arguments;
 - 1 % incremental  the same after changing ~1 % of the data (files rewritten, a dump appended to, new files);
 - restore          provsec `restore` of the latest snapshot against `restic restore latest`;
 - drill            provsec `drill` (restore + every file checked against the manifest in the snapshot) against
-                   `restic restore` followed by the same verification by hand (`sha256sum --strict -c`).
+                   `restic restore` followed by the same verification by hand (`sha256sum --strict -c`);
+- retention        provsec `forget_jobs` (policy keep_last 1 of the two snapshots, one prune, state + metrics)
+                   against `restic forget` with the same policy and tags followed by `restic prune`.
 Prints one row per operation: seconds for each, the overhead and the target — wrapper overhead
 ≤ max(3 %, 0.3 s) over raw restic; drill ≤ 1.3x the raw restore + hand verification. Exit 1 if a target is
 missed or a run/drill is not ok. Every step is bounded (--time-limit for the whole bench; restic calls get
@@ -41,7 +43,7 @@ import yaml
 
 from provsec.backup import restic
 from provsec.backup.jobs import BackupConfig, load_config
-from provsec.backup.runner import drill, restore, run_jobs
+from provsec.backup.runner import drill, forget_jobs, restore, run_jobs
 
 DEFAULT_RESTIC = Path(os.environ.get("PROVSEC_RESTIC_CACHE", "/var/cache/provsec/restic")) / "restic"
 OVERHEAD_PCT, OVERHEAD_FLOOR_S, DRILL_RATIO = 3.0, 0.3, 1.3
@@ -240,7 +242,8 @@ def write_config(work: Path, binary: str, src: Path, password: Path, timeout: fl
         "state_dir": str(work / "state"),
         "textfile_dir": str(work / "textfile"),
         "group_by": ["host", "tags"],
-        "retention": {"documents": {"keep_daily": 7, "keep_weekly": 4, "keep_monthly": 12}},
+        # keep_last 1: the retention row forgets one of the two snapshots and prunes, on both sides
+        "retention": {"documents": {"keep_last": 1}},
         "jobs": [{"name": JOB, "kind": "files", "class": "documents", "paths": [str(src)], "timeout": timeout}],
     }
     path = work / "backup.yml"
@@ -271,6 +274,25 @@ class Row:
         pct = 100 * extra / self.raw
         ok = extra <= max(OVERHEAD_PCT / 100 * self.raw, OVERHEAD_FLOOR_S)
         return f"{pct:+6.1f} % {extra:+6.2f} s", f"<= max({OVERHEAD_PCT:.0f} %, {OVERHEAD_FLOOR_S} s)", ok
+
+
+def retention_row(config: BackupConfig, raw: Raw) -> Row:
+    """provsec forget (policy keep_last 1: one of the two snapshots goes, one prune) against the same forget and a
+    prune by hand, each on its own repository holding the same two backups."""
+
+    def provsec_forget() -> None:
+        [res] = forget_jobs(config, config.select([JOB]))
+        if res.state != "ok" or res.forgotten != 1:
+            raise RuntimeError(f"provsec backup forget: {res.state}: {res.reason}")
+
+    def raw_forget() -> None:
+        raw("--json", "forget", "--tag", f"provsec,job={JOB},class=documents", "--group-by", "host,tags",
+            "--keep-last", "1")
+        raw("--json", "prune")
+
+    p, _ = timed(provsec_forget)
+    r, _ = timed(raw_forget)
+    return Row("retention (forget 1)", p, r, "restic forget + prune")
 
 
 def bench(work: Path, size_mb: int, binary: str, timeout: float) -> list[Row]:
@@ -323,6 +345,8 @@ def bench(work: Path, size_mb: int, binary: str, timeout: float) -> list[Row]:
         raise RuntimeError(f"provsec backup drill: {result.state}: {result.reason}")
     r, _ = timed(raw_drill)
     rows.append(Row(f"drill ({result.files_checked} files)", p, r, "restore + sha256sum -c"))
+
+    rows.append(retention_row(config, raw))
     return rows
 
 

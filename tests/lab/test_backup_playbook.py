@@ -169,11 +169,14 @@ def test_offline_install_and_secrets_on_the_client(backup: Backup) -> None:
                                "--format json 2>/dev/null || /opt/provsec/bin/python -m pip list --local --format json")
     names = {p["name"].lower().replace("_", "-") for p in json.loads(pip.stdout)}
     assert {"provsec", "resticpy", "prometheus-client"} <= names
-    timers = lab.root(FILE_HOST, "systemctl is-enabled provsec-backup.timer provsec-backup-check.timer "
-                                 "provsec-backup-drill.timer").stdout.split()
-    assert timers == ["enabled"] * 3
-    unit = lab.root(FILE_HOST, "systemctl cat provsec-backup.timer").stdout
-    assert "Persistent=true" in unit and "RandomizedDelaySec=" in unit
+    timers = lab.root(FILE_HOST, "systemctl is-enabled provsec-backup.timer provsec-backup-forget.timer "
+                                 "provsec-backup-check.timer provsec-backup-drill.timer").stdout.split()
+    assert timers == ["enabled"] * 4
+    for name in ("provsec-backup", "provsec-backup-forget"):
+        unit = lab.root(FILE_HOST, f"systemctl cat {name}.timer").stdout
+        assert "Persistent=true" in unit and "RandomizedDelaySec=" in unit, unit
+    service = lab.root(FILE_HOST, "systemctl cat provsec-backup-forget.service").stdout
+    assert "backup --config /etc/provsec/backup.yml forget" in service, service
 
 
 def test_round_trip_over_sftp_is_byte_for_byte(backup: Backup) -> None:
@@ -319,8 +322,14 @@ def test_kill_9_mid_backup_then_next_run_and_check_succeed(backup: Backup) -> No
     time.sleep(2)
     locks = lab.root(REPO_HOST, "ls /srv/provsec-backup/bk-web1/repo/locks | wc -l").stdout.strip()
     assert locks != "0", "restic was killed before it took its lock: the test proves nothing"
+    # run backs up beside the stale lock (a backup's lock is shared); forget needs the exclusive lock: it
+    # removes the stale one (dead process) and succeeds
     res = backup.provsec(FILE_HOST, "run docs --json", timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
+    forget = backup.provsec(FILE_HOST, "forget docs --json", timeout=600)
+    assert forget.returncode == 0, forget.stdout + forget.stderr
+    assert json.loads(forget.stdout)[0]["state"] == "ok", forget.stdout
+    assert backup.metric(FILE_HOST, "provsec_backup_forget_ok", "docs") == 1.0
     check = backup.provsec(FILE_HOST, "check --json", timeout=600)
     assert check.returncode == 0 and json.loads(check.stdout)["state"] == "ok", check.stdout + check.stderr
     lab.root(FILE_HOST, f"rm -f {DOCS}/big.bin")

@@ -27,7 +27,7 @@ from provsec.backup import restic
 from provsec.backup.jobs import BackupConfig, load_config, parse_config
 from provsec.backup.metrics import TEXTFILE_NAME, write_textfile
 from provsec.backup.restic import iso, parse_time
-from provsec.backup.runner import check, drill, restore, run_jobs
+from provsec.backup.runner import check, drill, forget_jobs, restore, run_jobs
 from provsec.cli import main
 from provsec.errors import InputError
 
@@ -330,9 +330,12 @@ def test_kill_9_mid_backup_then_next_run_unlocks_and_succeeds(tmp_path: Path, re
     # An exclusive operation on the stale lock fails in raw restic (0.14: exit 1, 0.18: exit 11) …
     with pytest.raises(restic.LockedError):
         restic._call(repo, ["forget", "--keep-last", "1"])
-    # … provsec's run (backup + forget, which needs the exclusive lock) unlocks stale locks and succeeds.
+    # … provsec's run backs up beside it (a backup's lock is shared) …
     [record] = run_jobs(config, config.jobs)
     assert record.result.state == "ok", record.result.reason
+    # … and provsec's forget (exclusive lock) unlocks the stale lock and succeeds.
+    [forgot] = forget_jobs(config, config.jobs)
+    assert forgot.state == "ok", forgot.reason
     assert not any(locks.iterdir())
     assert check(config, "100%").state == "ok"
 
@@ -358,6 +361,121 @@ def test_a_live_lock_is_not_removed(tmp_path: Path, newest: str) -> None:
     finally:
         os.killpg(holder.pid, signal.SIGTERM)
         holder.wait()
+
+
+# ------------------------------------------------------------------------------------------------- retention
+
+
+def _logging_restic(tmp_path: Path, real: str, *, fail_prune: bool = False) -> tuple[str, Path]:
+    """The real restic behind a script that logs each call's arguments (one line per call); with fail_prune, a
+    `prune` is refused (exit 1) instead of run: the one fault no real repository gives on demand."""
+    wrapper = tmp_path / ("restic-no-prune" if fail_prune else "restic-logged")
+    log = tmp_path / f"{wrapper.name}.log"
+    refuse = ('case " $* " in *" prune "*) echo "Fatal: prune refused by the test" >&2; exit 1;; esac\n'
+              if fail_prune else "")
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\n{refuse}exec {os.path.realpath(real)} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper), log
+
+
+def _subcommands(log: Path) -> list[str]:
+    """restic's subcommand of each logged call (the first word that is not an option or an option's value)."""
+    known = {"backup", "forget", "prune", "snapshots", "unlock", "check", "restore", "cat", "version", "init"}
+    calls = log.read_text().splitlines() if log.exists() else []
+    return [next(w for w in line.split() if w in known) for line in calls]
+
+
+def _with_binary(config: BackupConfig, binary: str) -> BackupConfig:
+    return dataclasses.replace(config, repository=dataclasses.replace(config.repository, restic_binary=binary))
+
+
+def test_run_backs_up_only_and_forget_applies_the_policy_with_one_prune(tmp_path: Path, newest: str) -> None:
+    src = _files(tmp_path / "src")
+    # class databases keeps the last 3 (make_config): two jobs, so that one prune serves both
+    base = make_config(tmp_path, newest, [
+        {"name": "a", "kind": "files", "class": "databases", "paths": [str(src)]},
+        {"name": "b", "kind": "files", "class": "documents", "paths": [str(src / "năm 2026")]},
+    ])
+    wrapper, log = _logging_restic(tmp_path, newest)
+    config = _with_binary(base, wrapper)
+    a, b = config.jobs
+    for n in range(1, 6):
+        rec_a, rec_b = run_jobs(config, config.jobs)
+        assert (rec_a.result.state, rec_b.result.state) == ("ok", "ok")
+        assert (rec_a.snapshots, rec_b.snapshots) == (n, n)  # last known + 1, counted by nobody
+    assert _subcommands(log) == ["backup"] * 10  # no forget, no prune, no listing
+    assert len(restic.snapshots(base.repository, a.tags)) == 5  # keep_last 3 would have removed 2: run did not
+    assert _metrics(config)[("provsec_backup_snapshots", (("backup_job", "a"),))] == 5.0
+    log.unlink()
+
+    res_a, res_b = forget_jobs(config, config.jobs)
+    # a: keep_last 3 of 5 → 2 forgotten; b: 5 snapshots of today, keep_daily/weekly/monthly keep the newest of
+    # the day, and restic ≥ 0.17 also the oldest while fewer periods than asked exist → 2 kept, 3 forgotten
+    assert (res_a.state, res_a.forgotten, res_a.snapshots) == ("ok", 2, 3), res_a.reason
+    assert (res_b.state, res_b.forgotten, res_b.snapshots) == ("ok", 3, 2), res_b.reason
+    assert "pruned" in res_a.reason
+    assert _subcommands(log) == ["forget", "forget", "prune"]
+    assert len(restic.snapshots(base.repository, a.tags)) == 3 and len(restic.snapshots(base.repository, b.tags)) == 2
+    values = _metrics(config)
+    assert values[("provsec_backup_snapshots", (("backup_job", "a"),))] == 3.0
+    assert values[("provsec_backup_snapshots", (("backup_job", "b"),))] == 2.0
+    assert values[("provsec_backup_forget_ok", (("backup_job", "a"),))] == 1.0
+    assert abs(values[("provsec_backup_forget_timestamp_seconds", (("backup_job", "a"),))] - time.time()) < 60
+
+    # the next run counts from the forget's count; a forget with nothing to forget does not prune
+    [rec_a] = run_jobs(config, [a])
+    assert rec_a.snapshots == 4
+    log.unlink()
+    again = forget_jobs(config, [a])
+    assert [(r.state, r.forgotten, r.snapshots) for r in again] == [("ok", 1, 3)]
+    assert _subcommands(log) == ["forget", "prune"]
+    log.unlink()
+    assert [(r.forgotten, r.snapshots) for r in forget_jobs(config, [a])] == [(0, 3)]
+    assert _subcommands(log) == ["forget"]
+
+
+def test_forget_failure_exits_non_zero_and_is_recorded(
+    tmp_path: Path, newest: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _files(tmp_path / "src")
+    config = make_config(tmp_path, newest, [{"name": "docs", "kind": "files", "class": "documents",
+                                             "paths": [str(src)]}])
+    assert main(["backup", "--config", config.source, "run", "docs"]) == 0
+    assert main(["backup", "--config", config.source, "forget", "--json"]) == 0
+    capsys.readouterr()
+    config.repository.password_file.write_text("wrong\n")
+    assert main(["backup", "--config", config.source, "forget", "--json"]) == 1
+    [row] = json.loads(capsys.readouterr().out)
+    expected = (f"forget failed: repository {config.repository.url}: wrong password: no key opens it with "
+                f"{config.repository.password_file}")
+    assert (row["job"], row["state"], row["reason"], row["snapshots"]) == ("docs", "failed", expected, None)
+    stored = json.loads((tmp_path / "state" / "forgets" / "docs.json").read_text())
+    assert (stored["state"], stored["reason"]) == ("failed", expected)
+    assert _metrics(config)[("provsec_backup_forget_ok", (("backup_job", "docs"),))] == 0.0
+    assert _metrics(config)[("provsec_backup_snapshots", (("backup_job", "docs"),))] == 1.0  # the last known
+    assert main(["backup", "--config", config.source, "forget"]) == 1
+    assert capsys.readouterr().out.split(None, 2)[:2] == ["docs", "failed"]
+
+
+def test_a_failed_prune_fails_the_forget_and_is_owed_to_the_next(tmp_path: Path, newest: str) -> None:
+    src = _files(tmp_path / "src")
+    base = make_config(tmp_path, newest, [{"name": "db", "kind": "files", "class": "databases",
+                                           "paths": [str(src)]}])
+    for _ in range(4):
+        run_jobs(base, base.jobs)
+    no_prune, _ = _logging_restic(tmp_path, newest, fail_prune=True)
+    [res] = forget_jobs(_with_binary(base, no_prune), base.jobs)
+    assert (res.state, res.forgotten, res.snapshots) == ("failed", 1, 3)
+    assert "prune failed" in res.reason and "prune refused by the test" in res.reason
+    assert _metrics(base)[("provsec_backup_forget_ok", (("backup_job", "db"),))] == 0.0
+    assert (tmp_path / "state" / "prune-pending.json").exists()
+    # nothing left to forget, but the prune is owed: the next forget runs it
+    logged, log = _logging_restic(tmp_path, newest)
+    [res] = forget_jobs(_with_binary(base, logged), base.jobs)
+    assert (res.state, res.forgotten, res.snapshots) == ("ok", 0, 3), res.reason
+    assert _subcommands(log) == ["forget", "prune"]
+    assert not (tmp_path / "state" / "prune-pending.json").exists()
+    assert _metrics(base)[("provsec_backup_forget_ok", (("backup_job", "db"),))] == 1.0
 
 
 # ----------------------------------------------------------------------------------------- status & metrics

@@ -1,6 +1,6 @@
-"""`provsec backup run|status|snapshots|restore|check|drill --config FILE`.
+"""`provsec backup run|forget|status|snapshots|restore|check|drill --config FILE`.
 
-Exit codes: 0 every job (or the check, the drill) ok; 1 any job failed OR partial (a partial backup saved a
+Exit codes: 0 every job (or the check, the drill, the forget) ok; 1 any job failed OR partial (a partial backup saved a
 snapshot but not everything: somebody must look, and a timer unit must show it), or a restore into a database
 failed (the dump did not load); 2 bad input (configuration, job name, password file, a database that already
 exists); 3 restic or a database client could not run (not installed, no answer)."""
@@ -31,10 +31,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = parser.add_subparsers(dest="backup_command", required=True, metavar="SUBCOMMAND")
 
     run = sub.add_parser("run", help="run the named jobs (all jobs when none is named)",
-                         description="Back up, apply retention, record the state and write the metrics.")
+                         description="Back up, record the state and write the metrics. No retention: that is "
+                         "`forget` (its own timer), so a small incremental costs one restic call.")
     run.add_argument("jobs", nargs="*", metavar="JOB")
     run.add_argument("--json", action="store_true", help="print the results as JSON")
     run.set_defaults(handler=run_command)
+
+    fgt = sub.add_parser("forget", help="retention: forget per data class policy, then one prune (all jobs when "
+                         "none is named)",
+                         description="restic forget of each job's snapshots with its data class's keep_* counts "
+                         "and the explicit group_by, then one restic prune if anything was forgotten; records the "
+                         "result and the snapshot count per job and writes the metrics. Exit 1: a forget or the "
+                         "prune failed.")
+    fgt.add_argument("jobs", nargs="*", metavar="JOB")
+    fgt.add_argument("--json", action="store_true", help="print the results as JSON")
+    fgt.set_defaults(handler=forget_command)
 
     stat = sub.add_parser("status", help="the last run of every job",
                           description="Per job: state (ok | partial | failed), reason, snapshot, finished_at (UTC).")
@@ -120,6 +131,21 @@ def run_command(args: argparse.Namespace) -> int:
             snap = f" [{rec.result.snapshot[:8]}]" if rec.result.snapshot else ""
             print(_line(rec.job, rec.result.state, rec.result.reason + snap))
     return 0 if all(r.result.state == "ok" for r in records) else 1
+
+
+def forget_command(args: argparse.Namespace) -> int:
+    from provsec.backup.runner import forget_jobs
+
+    config = _config(args)
+    jobs = config.select(args.jobs)
+    progress = None if args.json or not sys.stderr.isatty() else _progress
+    results = forget_jobs(config, jobs, progress or (lambda _: None))
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
+    else:
+        for r in results:
+            print(_line(r.job, r.state, r.reason))
+    return 0 if all(r.state == "ok" for r in results) else 1
 
 
 def _progress(message: str) -> None:

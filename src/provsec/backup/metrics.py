@@ -1,7 +1,7 @@
 """node_exporter textfile metrics for backups (documented in exporters/METRICS.md, section Backup).
 
 The collector reads the state records (state.py), so the file always says what the records say; every
-`provsec backup run|check|drill` rewrites it. Timestamps are Unix seconds computed from UTC-aware times:
+`provsec backup run|forget|check|drill` rewrites it. Timestamps are Unix seconds computed from UTC-aware times:
 no timezone, the exporter's or the host's, can shift them. The file is written to a temp file in the same
 directory and renamed (prometheus_client.write_to_textfile), so node_exporter never reads half a file."""
 
@@ -40,8 +40,9 @@ class BackupCollector(Collector):
                                labels=["backup_job"])
         added = GaugeMetricFamily("provsec_backup_last_run_added_bytes",
                             "Bytes the last run added to the repository (before compression).", labels=["backup_job"])
-        count = GaugeMetricFamily("provsec_backup_snapshots", "Snapshots of the job in the repository after the last "
-                            "run and its retention.", labels=["backup_job"])
+        count = GaugeMetricFamily("provsec_backup_snapshots", "Snapshots of the job in the repository as last known: "
+                            "counted by the last forget (retention), plus one per snapshot saved since.",
+                            labels=["backup_job"])
         for row in status(self.config):
             job = row["job"]
             for name in STATES:
@@ -80,6 +81,18 @@ class BackupCollector(Collector):
             if drill.get("rpo_s") is not None:
                 rpo.add_metric([job.name], float(drill["rpo_s"]))
         yield from (drill_ok, drill_time, rto, rpo)
+
+        forget_ok = GaugeMetricFamily("provsec_backup_forget_ok", "1 if the last retention run (forget per policy, "
+                                      "and the prune it needed) of the job succeeded, else 0.", labels=["backup_job"])
+        forget_time = GaugeMetricFamily("provsec_backup_forget_timestamp_seconds", "When the last retention run of "
+                                        "the job finished (Unix seconds).", labels=["backup_job"])
+        for job in self.config.jobs:
+            forget = store.last_forget(job.name)
+            if forget is None:
+                continue
+            forget_ok.add_metric([job.name], 1.0 if forget["state"] == "ok" else 0.0)
+            forget_time.add_metric([job.name], timestamp(forget["finished_at"]) or 0.0)
+        yield from (forget_ok, forget_time)
 
 
 def write_collector(textfile_dir: Path | None, name: str, collector: Collector) -> Path | None:

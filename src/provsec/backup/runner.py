@@ -1,4 +1,4 @@
-"""What `provsec backup run|check|drill|restore` do: jobs → restic wrapper → state records → textfile metrics."""
+"""What `provsec backup run|forget|check|drill|restore` do: jobs → restic wrapper → state records → textfile metrics."""
 
 from __future__ import annotations
 
@@ -39,52 +39,81 @@ def run_job(config: BackupConfig, job: Job) -> RunResult:
                                timeout=job.timeout)
 
 
-def apply_retention(config: BackupConfig, job: Job, result: RunResult) -> tuple[RunResult, int | None]:
-    """forget per the job's class policy → (result, snapshots kept). A failure here degrades ok to partial
-    (the snapshot is saved, the repository is not kept as planned) and says why."""
-    try:
-        forgotten, kept = restic.forget_policy(config.repository, tags=job.tags, group_by=config.group_by,
-                                               keep=config.retention[job.data_class])
-    except ResticError as exc:
-        state = "partial" if result.state == "ok" else result.state
-        return replace(result, state=state, reason=f"{result.reason}; retention failed: {exc}"), None
-    if forgotten:
-        return replace(result, reason=f"{result.reason}; retention forgot {forgotten} snapshot(s)"), kept
-    return result, kept
-
-
 def run_jobs(config: BackupConfig, jobs: Sequence[Job], progress: Progress = _quiet) -> list[JobRecord]:
-    """Run jobs one after the other; every job ends with a record, whatever happened to the others."""
-    repo = config.repository
+    """Run jobs one after the other; every job ends with a record, whatever happened to the others.
+    Backup only: retention is `forget_jobs` (its own timer), and no restic call counts the snapshots — each
+    opening of the repository costs ≥ 0.7 s, more than the issue's overhead budget for a small incremental. The
+    count recorded is the last known one (StateStore.known_snapshots) + 1 when a snapshot was saved."""
     store = StateStore(config.state_dir)
     records: list[JobRecord] = []
-    pruned_needed = False
     for job in jobs:
         progress(f"{job.name}: backing up ({job.kind})")
+        known = store.known_snapshots(job.name)
         result = run_job(config, job)
-        count: int | None = None
-        if result.snapshot is not None:
-            result, count = apply_retention(config, job, result)
-            pruned_needed = pruned_needed or "retention forgot" in result.reason
-        if count is None:
-            try:
-                count = len(restic.snapshots(repo, job.tags))
-            except ResticError:
-                count = 0
+        count = known + 1 if result.snapshot is not None else known
         records.append(store.record_run(job, result, count))
         progress(f"{job.name}: {result.state}: {result.reason}")
-    if pruned_needed:
-        progress("pruning forgotten data")
+    write_textfile(config)
+    return records
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    job: str
+    state: str  # ok | failed
+    reason: str
+    forgotten: int
+    snapshots: int | None  # restic's count after the policy; None when the forget failed
+    finished_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job": self.job, "state": self.state, "reason": self.reason, "forgotten": self.forgotten,
+                "snapshots": self.snapshots, "finished_at": self.finished_at}
+
+
+def forget_jobs(config: BackupConfig, jobs: Sequence[Job], progress: Progress = _quiet) -> list[ForgetResult]:
+    """Retention: `restic forget` per job with its data class's keep_* policy and the explicit group_by, then ONE
+    `restic prune` if anything was forgotten (or a prune is still owed from an earlier forget whose prune
+    failed). Every job ends with a record (state, reason, forgotten, the true snapshot count); a failed prune
+    fails the jobs whose snapshots it should have removed and is owed to the next forget."""
+    repo = config.repository
+    store = StateStore(config.state_dir)
+    found: list[tuple[Job, ForgetResult]] = []
+    for job in jobs:
+        progress(f"{job.name}: forget per class {job.data_class}")
+        try:
+            forgotten, kept = restic.forget_policy(repo, tags=job.tags, group_by=config.group_by,
+                                                   keep=config.retention[job.data_class])
+        except ResticError as exc:
+            found.append((job, ForgetResult(job.name, "failed", f"forget failed: {exc}", 0, None, iso(utcnow()))))
+            continue
+        reason = f"forgot {forgotten} snapshot(s), kept {kept}" if forgotten else f"nothing to forget, kept {kept}"
+        found.append((job, ForgetResult(job.name, "ok", reason, forgotten, kept, iso(utcnow()))))
+    pending = store.prune_pending()
+    total = sum(r.forgotten for _, r in found)
+    if total or pending is not None:
+        progress(f"pruning the data of {total} forgotten snapshot(s)" + ("; a prune was owed" if pending else ""))
         try:
             restic.prune(repo)
         except ResticError as exc:
-            for i, rec in enumerate(records):
-                res = rec.result
-                state = "partial" if res.state == "ok" else res.state
-                res = replace(res, state=state, reason=f"{res.reason}; prune failed: {exc}")
-                records[i] = store.record_run(config.job(rec.job), res, rec.snapshots)
+            store.set_prune_pending(f"prune failed: {exc}", pending["since"] if pending else iso(utcnow()))
+            found = [(job, replace(r, state="failed", reason=f"{r.reason}; prune failed (owed to the next forget): "
+                                   f"{exc}", finished_at=iso(utcnow())) if r.forgotten else r)
+                     for job, r in found]
+            if not total:  # an owed prune failed again: every job's retention is still not done
+                found = [(job, replace(r, state="failed", reason=f"{r.reason}; owed prune failed: {exc}"))
+                         for job, r in found]
+        else:
+            store.clear_prune_pending()
+            found = [(job, replace(r, reason=f"{r.reason}; pruned")) if r.forgotten else (job, r)
+                     for job, r in found]
+    results = []
+    for _job, result in found:
+        store.record_forget(result.job, result.to_json())
+        results.append(result)
+        progress(f"{result.job}: {result.state}: {result.reason}")
     write_textfile(config)
-    return records
+    return results
 
 
 def check(config: BackupConfig, read_data_subset: str | None) -> CheckResult:

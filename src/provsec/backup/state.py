@@ -4,6 +4,12 @@
     <state_dir>/runs/<job>.json     the last run: RunResult + job, kind, last_success_at, snapshots
     <state_dir>/check.json          the last `check`
     <state_dir>/drills/<job>.json   the last drill of the job (RTO, RPO, files or database tables verified)
+    <state_dir>/forgets/<job>.json  the last retention (`forget`) of the job: state, reason, forgotten, snapshots
+    <state_dir>/prune-pending.json  present while snapshots were forgotten but no prune has succeeded since
+
+Snapshot count: `run` makes no restic call to count (it costs a repository opening, ≥ 0.7 s): it records the
+last known count + 1 when it saved a snapshot. `forget` records the count restic reports after applying the
+policy; `known_snapshots` is whichever of the two records is newer.
 
 A job that has never run has no record; `status` reports it as failed, reason "never run": no backup exists."""
 
@@ -91,6 +97,35 @@ class StateStore:
     def last_drill(self, job: str) -> dict[str, Any] | None:
         return read_json(self.root / "drills" / f"{job}.json")
 
+    def record_forget(self, job: str, data: Mapping[str, Any]) -> None:
+        write_json_atomic(self.root / "forgets" / f"{job}.json", {"job": job, **data})
+
+    def last_forget(self, job: str) -> dict[str, Any] | None:
+        return read_json(self.root / "forgets" / f"{job}.json")
+
+    def known_snapshots(self, job: str) -> int:
+        """The job's snapshot count as last known: from the newer of the last run (its count, itself last known
+        + 1 when it saved a snapshot) and the last forget that counted (restic's own count after retention)."""
+        run = self.last_run(job)
+        counted = self.last_forget(job)
+        if counted is not None and counted.get("snapshots") is not None and (
+            run is None or run.result.finished_at <= parse_time(str(counted["finished_at"]))
+        ):
+            return int(counted["snapshots"])
+        return run.snapshots if run is not None else 0
+
+    def _prune_pending_path(self) -> Path:
+        return self.root / "prune-pending.json"
+
+    def prune_pending(self) -> dict[str, Any] | None:
+        return read_json(self._prune_pending_path())
+
+    def set_prune_pending(self, reason: str, since: str) -> None:
+        write_json_atomic(self._prune_pending_path(), {"reason": reason, "since": since})
+
+    def clear_prune_pending(self) -> None:
+        self._prune_pending_path().unlink(missing_ok=True)
+
 
 def status(config: BackupConfig) -> list[dict[str, Any]]:
     """One entry per configured job: job, state, reason, snapshot, finished_at (UTC ISO 8601), and more.
@@ -105,10 +140,11 @@ def status(config: BackupConfig) -> list[dict[str, Any]]:
         if record is None:
             rows.append({"job": job.name, "kind": job.kind, "state": "failed", "reason": "never run",
                          "snapshot": None, "finished_at": None, "started_at": None, "duration_s": None,
-                         "bytes_added": None, "bytes_processed": None, "last_success_at": None, "snapshots": 0,
+                         "bytes_added": None, "bytes_processed": None, "last_success_at": None,
+                         "snapshots": store.known_snapshots(job.name),
                          "last_check": check})
         else:
-            rows.append({**record.to_json(), "last_check": check})
+            rows.append({**record.to_json(), "snapshots": store.known_snapshots(job.name), "last_check": check})
     return rows
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from provsec.backup.jobs import BackupConfig, load_config
 from provsec.errors import InputError
@@ -117,35 +119,34 @@ def _line(job: str, state: str, reason: str) -> str:
     return f"{job:<20} {state:<8} {reason}"
 
 
+def _each_job(args: argparse.Namespace, action: Callable[..., Sequence[Any]], line: Callable[[Any], str],
+              ok: Callable[[Any], bool]) -> int:
+    """run and forget: the selected jobs through action, printed as JSON or one line each; 1 unless all ok."""
+    config = _config(args)
+    progress = None if args.json or not sys.stderr.isatty() else _progress
+    results = action(config, config.select(args.jobs), progress or (lambda _: None))
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
+    else:
+        for r in results:
+            print(line(r))
+    return 0 if all(ok(r) for r in results) else 1
+
+
 def run_command(args: argparse.Namespace) -> int:
     from provsec.backup.runner import run_jobs
 
-    config = _config(args)
-    jobs = config.select(args.jobs)
-    progress = None if args.json or not sys.stderr.isatty() else _progress
-    records = run_jobs(config, jobs, progress or (lambda _: None))
-    if args.json:
-        print(json.dumps([r.to_json() for r in records], ensure_ascii=False, indent=2))
-    else:
-        for rec in records:
-            snap = f" [{rec.result.snapshot[:8]}]" if rec.result.snapshot else ""
-            print(_line(rec.job, rec.result.state, rec.result.reason + snap))
-    return 0 if all(r.result.state == "ok" for r in records) else 1
+    def line(rec: Any) -> str:
+        snap = f" [{rec.result.snapshot[:8]}]" if rec.result.snapshot else ""
+        return _line(rec.job, rec.result.state, rec.result.reason + snap)
+
+    return _each_job(args, run_jobs, line, lambda rec: rec.result.state == "ok")
 
 
 def forget_command(args: argparse.Namespace) -> int:
     from provsec.backup.runner import forget_jobs
 
-    config = _config(args)
-    jobs = config.select(args.jobs)
-    progress = None if args.json or not sys.stderr.isatty() else _progress
-    results = forget_jobs(config, jobs, progress or (lambda _: None))
-    if args.json:
-        print(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
-    else:
-        for r in results:
-            print(_line(r.job, r.state, r.reason))
-    return 0 if all(r.state == "ok" for r in results) else 1
+    return _each_job(args, forget_jobs, lambda r: _line(r.job, r.state, r.reason), lambda r: r.state == "ok")
 
 
 def _progress(message: str) -> None:

@@ -58,7 +58,8 @@ class LabHandle:
                 timeout: float = 1200) -> dict[str, dict[str, int]]:
         """play() that must succeed (rc 0, the output's tail otherwise) with a recap of exactly hosts; the recap."""
         res = self.play(playbook, hosts, *args, timeout=timeout)
-        output = res.stdout[-6000:] + res.stderr[-2000:]
+        unreachable = "\n".join(line for line in res.stdout.splitlines() if "UNREACHABLE" in line)
+        output = unreachable + "\n" + res.stdout[-6000:] + res.stderr[-2000:]
         assert res.returncode == 0, f"{' '.join(args)} failed (rc {res.returncode}):\n{output}"
         counts = recap(res.stdout)
         assert sorted(counts) == sorted(hosts), counts

@@ -45,7 +45,8 @@ def addresses(lab: LabHandle) -> dict[str, str]:
 def run_pki(lab: LabHandle, ca_dir: Path, *args: str) -> tuple[str, dict[str, dict[str, int]]]:
     res = lab.playbook("pki.yml", "-e", f"pki_ca_dir={ca_dir}", *args)
     out = res.stdout + res.stderr
-    assert res.returncode == 0, f"pki.yml {' '.join(args)} failed (rc {res.returncode}):\n{out[-6000:]}"
+    unreachable = "\n".join(line for line in out.splitlines() if "UNREACHABLE" in line)  # the reason, early
+    assert res.returncode == 0, f"pki.yml {' '.join(args)} failed (rc {res.returncode}):\n{unreachable}\n{out[-6000:]}"
     counts = recap(res.stdout)
     assert sorted(counts) == sorted(lab.hosts), f"recap hosts {sorted(counts)} != lab hosts {sorted(lab.hosts)}"
     for host, c in counts.items():

@@ -84,6 +84,20 @@ def read_yaml(path: str | Path, what: str) -> Any:
         raise InputError(f"{source}:{where} not valid YAML") from exc
 
 
+def role_declarations(files: list[Path] | tuple[Path, ...], key: str) -> list[tuple[Path, int, Any]]:
+    """(file, index, item) for every item of the list `key` in roles' meta files (meta/ports.yml: `ports`,
+    meta/sshd.yml: `sshd`), in file order; an unreadable file, or one without that list, is an InputError
+    naming it. The items are the caller's to check."""
+    found: list[tuple[Path, int, Any]] = []
+    for path in files:
+        doc = read_yaml(path, f"role declarations ('{key}')")
+        items = doc.get(key) if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            raise InputError(f"{path}: expected a mapping with a list '{key}' of declarations")
+        found.extend((path, i, item) for i, item in enumerate(items))
+    return found
+
+
 def check_textfile(path: Path, name: str) -> Path:
     """A --textfile for node_exporter's textfile collector, which reads *.prom files only; `name` is the file
     name the error suggests (e.g. provsec_scan.prom)."""

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from provsec.errors import InputError
+from provsec.fileio import role_declarations
 
 NETWORK_SOURCES = ("admin_subnets", "dc_ranges", "agency_ranges")
 
@@ -101,16 +100,10 @@ def compose(declarations: Sequence[tuple[str, Mapping[str, Any]]], host_groups: 
 def load_declarations(files: Sequence[Path]) -> list[tuple[str, Mapping[str, Any]]]:
     """(origin, declaration) pairs from roles' meta/ports.yml files; a malformed file is a clear error."""
     pairs: list[tuple[str, Mapping[str, Any]]] = []
-    for path in files:
-        origin = f"{path.parent.parent.name}/meta/ports.yml"
-        try:
-            doc = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputError(f"{path}: cannot read the role's ports: {exc}") from exc
-        ports = doc.get("ports") if isinstance(doc, dict) else None
-        if not isinstance(ports, list) or not all(isinstance(p, dict) for p in ports):
+    for path, _, decl in role_declarations(list(files), "ports"):
+        if not isinstance(decl, dict):
             raise InputError(f"{path}: expected a mapping with a list 'ports' of declarations")
-        pairs.extend((origin, p) for p in ports)
+        pairs.append((f"{path.parent.parent.name}/meta/ports.yml", decl))
     return pairs
 
 

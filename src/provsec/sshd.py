@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from provsec.errors import InputError
+from provsec.fileio import role_declarations
 
 # sshd_config(5): the keywords a Match block may set that a role has a use for (no Include, no global-only ones)
 MATCH_KEYWORDS = frozenset({
@@ -105,17 +104,8 @@ def _block(path: Path, origin: str, index: int, raw: object) -> SshdBlock:
 
 def load_blocks(files: Sequence[Path]) -> list[SshdBlock]:
     """Every block of roles' meta/sshd.yml files, in file order; a malformed file is one clear error."""
-    blocks: list[SshdBlock] = []
-    for path in files:
-        origin = f"{path.parent.parent.name}/meta/sshd.yml"
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise InputError(f"{path}: cannot read the role's sshd declarations: {exc}") from exc
-        raw = doc.get("sshd") if isinstance(doc, dict) else None
-        if not isinstance(raw, list):
-            raise InputError(f"{path}: expected a mapping with a list 'sshd' of declarations")
-        blocks.extend(_block(path, origin, i, item) for i, item in enumerate(raw))
+    blocks = [_block(path, f"{path.parent.parent.name}/meta/sshd.yml", i, item)
+              for path, i, item in role_declarations(list(files), "sshd")]
     names = [b.name for b in blocks]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

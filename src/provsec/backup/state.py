@@ -103,10 +103,11 @@ class StateStore:
     def last_forget(self, job: str) -> dict[str, Any] | None:
         return read_json(self.root / "forgets" / f"{job}.json")
 
-    def known_snapshots(self, job: str) -> int:
+    def known_snapshots(self, job: str, run: JobRecord | None = None) -> int:
         """The job's snapshot count as last known: from the newer of the last run (its count, itself last known
-        + 1 when it saved a snapshot) and the last forget that counted (restic's own count after retention)."""
-        run = self.last_run(job)
+        + 1 when it saved a snapshot) and the last forget that counted (restic's own count after retention).
+        run: the job's last run record when the caller has already read it."""
+        run = run if run is not None else self.last_run(job)
         counted = self.last_forget(job)
         if counted is not None and counted.get("snapshots") is not None and (
             run is None or run.result.finished_at <= parse_time(str(counted["finished_at"]))
@@ -144,7 +145,8 @@ def status(config: BackupConfig) -> list[dict[str, Any]]:
                          "snapshots": store.known_snapshots(job.name),
                          "last_check": check})
         else:
-            rows.append({**record.to_json(), "snapshots": store.known_snapshots(job.name), "last_check": check})
+            rows.append({**record.to_json(), "snapshots": store.known_snapshots(job.name, record),
+                         "last_check": check})
     return rows
 
 

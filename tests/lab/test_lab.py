@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from labfixture import REPO, VENV_BIN, LabHandle
@@ -148,6 +149,19 @@ def test_a_host_is_handed_over_only_when_its_boot_is_finished(lab: LabHandle) ->
     state = lab.ssh(host, "systemctl is-system-running; sudo -n systemctl daemon-reload; "
                           "systemctl is-system-running --wait; systemctl --failed --no-legend --plain")
     assert state.stdout.split()[:2] == ["running", "running"], state.stdout + state.stderr
+
+
+def test_the_admin_s_user_manager_outlives_the_last_session(lab: LabHandle) -> None:
+    """Stopping a user's systemd manager can hang 2 minutes in the lab's containers (cgroup v1 under nspawn), and a
+    login meanwhile waits: the lab keeps user managers (UserStopDelaySec=infinity). After a logout and more than
+    logind's default delay (10 s), the admin's manager is the same process, not stopped and started again."""
+    host = lab.hosts[0]
+    probe = "systemctl show -p MainPID --value user@$(id -u).service"
+    first = lab.ssh(host, probe)
+    assert first.returncode == 0 and first.stdout.strip() not in ("", "0"), first.stdout + first.stderr
+    time.sleep(12)
+    again = lab.ssh(host, probe)
+    assert again.stdout.strip() == first.stdout.strip(), (first.stdout, again.stdout, again.stderr)
 
 
 def test_reset_empties_the_firewall_that_lives_in_the_namespace(lab: LabHandle) -> None:

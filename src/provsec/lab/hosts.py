@@ -64,6 +64,9 @@ def _mkdirs_like(base: Path, upper: Path, rel: str) -> Path:
     return path
 
 
+LOGIND_DROPIN = "# provsec lab: see prepare_upper in src/provsec/lab/hosts.py\n[Login]\nUserStopDelaySec=infinity\n"
+
+
 def hosts_file(prof: Profile, me: HostSpec) -> str:
     lines = [
         "# Written by provsec lab: the lab has no DNS server, names come from here.",
@@ -94,6 +97,14 @@ def prepare_upper(prof: Profile, host: HostSpec, *, base: Path, upper: Path, key
         "# provsec lab: no DNS server on purpose; names are in /etc/hosts and fail fast otherwise\n"
         "options timeout:1 attempts:1\n"
     )
+    # A user's systemd manager is kept after their last session ends. Stopping it fails in the lab's containers
+    # (cgroup v1 under nspawn: "Failed to kill control group ... Input/output error", then "Processes still around
+    # after final SIGKILL" 2 minutes later), and every login of that user waits in pam_systemd meanwhile: seen on
+    # mon1 as ansible's "Timeout (12s) waiting for privilege escalation prompt" and as a play stalled at gathering
+    # facts. Lab only: real servers stop user managers normally.
+    logind = _mkdirs_like(base, upper, "etc/systemd") / "logind.conf.d"
+    logind.mkdir(mode=0o755, exist_ok=True)
+    (logind / "90-provsec-lab.conf").write_text(LOGIND_DROPIN)
     ssh = _mkdirs_like(base, upper, "etc/ssh")
     for kind in HOST_KEY_TYPES:
         for suffix, mode in (("", 0o600), (".pub", 0o644)):

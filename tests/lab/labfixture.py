@@ -22,6 +22,7 @@ from provsec.lab import Lab
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
 RECAP = re.compile(r"^(\S+)\s+:\s+(ok=.*)$", re.MULTILINE)
+TASK_TIMEOUT_S = 600  # the longest lab task (a first run's security updates) takes about 3 minutes
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
@@ -81,12 +82,19 @@ class LabHandle:
         return by_host
 
     def ansible(self, tool: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        # a task that hangs (apt waiting on the proxy forever, seen in CI) fails named after TASK_TIMEOUT_S, and
+        # the play goes on to its recap, instead of the whole play running into the test's timeout
         env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-                   ANSIBLE_NOCOLOR="1")
-        return subprocess.run(
-            [str(VENV_BIN / tool), "-i", str(self.inventory_dir), *args],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False,
-        )
+                   ANSIBLE_NOCOLOR="1", ANSIBLE_TASK_TIMEOUT=str(TASK_TIMEOUT_S))
+        try:
+            return subprocess.run(
+                [str(VENV_BIN / tool), "-i", str(self.inventory_dir), *args],
+                cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+            )
+        except subprocess.TimeoutExpired as exc:  # where it stalled, not subprocess's traceback
+            out = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else (exc.output or "")
+            pytest.fail(f"{tool} {' '.join(args)} ran past {timeout:.0f} s; the end of its output:\n{out[-4000:]}",
+                        pytrace=False)
 
     def reset(self, host: str) -> None:
         self.lab.reset(host)

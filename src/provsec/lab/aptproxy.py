@@ -34,6 +34,14 @@ def listening(addr: str = CONTROL_ADDR, port: int = APT_PROXY_PORT, timeout: flo
         return False
 
 
+# How long the proxy serves an index file (InRelease, Packages) it fetched without asking the mirror again.
+# apt-cacher-ng 3.7.4 refreshes an expired index badly when two hosts ask for it in the same second ("Failure to move
+# file ... out of the way ... File exists" in apt-cacher.err, an error page to one host), and apt on that host then
+# waited forever: a lab play stalled 20 minutes in `apt update` (seen in CI and here). Every play updates the lists
+# on all its hosts at once, so with the default (27 s) each test group could hit it; 4 hours covers a whole test run.
+FRESH_INDEX_MAX_AGE_S = 4 * 3600
+
+
 def start(state_dir: Path) -> int:
     """Start the proxy (a no-op when ours already listens). Returns its pid."""
     pidfile = _pidfile(state_dir)
@@ -48,7 +56,7 @@ def start(state_dir: Path) -> int:
         proc = subprocess.Popen(
             [ACNG, "-c", str(conf), "ForeGround=1", f"BindAddress={CONTROL_ADDR}", f"Port={APT_PROXY_PORT}",
              f"CacheDir={CACHE_DIR}", f"LogDir={logs}", f"SocketPath={conf / 'socket'}",
-             f"PidFile={conf / 'acng.pid'}", "ExThreshold=30"],
+             f"PidFile={conf / 'acng.pid'}", "ExThreshold=30", f"FreshIndexMaxAge={FRESH_INDEX_MAX_AGE_S}"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     pidfile.write_text(f"{proc.pid}\n")

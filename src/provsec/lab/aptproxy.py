@@ -34,12 +34,35 @@ def listening(addr: str = CONTROL_ADDR, port: int = APT_PROXY_PORT, timeout: flo
         return False
 
 
-# How long the proxy serves an index file (InRelease, Packages) it fetched without asking the mirror again.
-# apt-cacher-ng 3.7.4 refreshes an expired index badly when two hosts ask for it in the same second ("Failure to move
-# file ... out of the way ... File exists" in apt-cacher.err, an error page to one host), and apt on that host then
-# waited forever: a lab play stalled 20 minutes in `apt update` (seen in CI and here). Every play updates the lists
-# on all its hosts at once, so with the default (27 s) each test group could hit it; 4 hours covers a whole test run.
-FRESH_INDEX_MAX_AGE_S = 4 * 3600
+# A suite's Release files are kept as static: fetched once per proxy start, then served from the cache.
+# apt-cacher-ng 3.7.4 refreshes a volatile file badly when two hosts ask for it in the same second: it moves the
+# old copy to a name made of the current second, the second request finds that name taken ("Failure to move file
+# ... out of the way ... File exists" in apt-cacher.err) and gets an error page. Every play refreshes the lists on
+# all its hosts at once; a stress run here (6 hosts, `apt-get update` together, 30 rounds) hit it 46 times. Most
+# clients retry, but twice a play's apt then waited forever (a 20-minute stall in CI). Packages lists are fetched
+# by hash and never change, so holding the Release files holds the whole set consistent for one lab run.
+STATIC_RELEASE_FILES = r"(^|.*/)(InRelease|Release|Release\.gpg)$"
+RELEASE_FILE_NAMES = ("InRelease", "Release", "Release.gpg")
+
+
+def _is_release_file(name: str) -> bool:
+    """InRelease, Release, Release.gpg, their .head, and the old copies named after a second (InRelease.1795787047)."""
+    for base in RELEASE_FILE_NAMES:
+        rest = name[len(base):] if name.startswith(base) else None
+        if rest is not None and (rest in ("", ".head") or (rest.startswith(".") and rest[1:].isdigit())):
+            return True
+    return False
+
+
+def _forget_release_files() -> int:
+    """Remove the cached Release files of every suite, so this proxy start fetches them anew. Returns the count."""
+    removed = 0
+    for dists in (d for pattern in ("*/*/dists", "*/*/*/dists") for d in CACHE_DIR.glob(pattern)):
+        for path in (f for suite in dists.iterdir() if suite.is_dir() for f in suite.iterdir()):
+            if path.is_file() and _is_release_file(path.name):
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def start(state_dir: Path) -> int:
@@ -51,12 +74,13 @@ def start(state_dir: Path) -> int:
     logs = conf / "log"
     logs.mkdir(parents=True, exist_ok=True)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    _forget_release_files()
     (conf / "acng.conf").write_text("# provsec lab: no remapping, settings are given on the command line\n")
     with (logs / "stdout.log").open("ab") as out:
         proc = subprocess.Popen(
             [ACNG, "-c", str(conf), "ForeGround=1", f"BindAddress={CONTROL_ADDR}", f"Port={APT_PROXY_PORT}",
              f"CacheDir={CACHE_DIR}", f"LogDir={logs}", f"SocketPath={conf / 'socket'}",
-             f"PidFile={conf / 'acng.pid'}", "ExThreshold=30", f"FreshIndexMaxAge={FRESH_INDEX_MAX_AGE_S}"],
+             f"PidFile={conf / 'acng.pid'}", "ExThreshold=30", f"SPfilePatternEx={STATIC_RELEASE_FILES}"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     pidfile.write_text(f"{proc.pid}\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -39,10 +40,10 @@ def listening(addr: str = CONTROL_ADDR, port: int = APT_PROXY_PORT, timeout: flo
 # old copy to a name made of the current second, the second request finds that name taken ("Failure to move file
 # ... out of the way ... File exists" in apt-cacher.err) and gets an error page. Every play refreshes the lists on
 # all its hosts at once; a stress run here (6 hosts, `apt-get update` together, 30 rounds) hit it 46 times. Most
-# clients retry, but twice a play's apt then waited forever (a 20-minute stall in CI). Packages lists are fetched
-# by hash and never change, so holding the Release files holds the whole set consistent for one lab run.
-STATIC_RELEASE_FILES = r"(^|.*/)(InRelease|Release|Release\.gpg)$"
+# clients get past the error answer, but twice a play's apt then waited forever (a 20-minute stall in CI). Packages
+# lists are fetched by hash and never change, so holding the Release files holds the whole set for one lab run.
 RELEASE_FILE_NAMES = ("InRelease", "Release", "Release.gpg")
+STATIC_RELEASE_FILES = "(^|.*/)(" + "|".join(re.escape(name) for name in RELEASE_FILE_NAMES) + ")$"
 
 
 def _is_release_file(name: str) -> bool:
@@ -57,11 +58,15 @@ def _is_release_file(name: str) -> bool:
 def _forget_release_files() -> int:
     """Remove the cached Release files of every suite, so this proxy start fetches them anew. Returns the count."""
     removed = 0
-    for dists in (d for pattern in ("*/*/dists", "*/*/*/dists") for d in CACHE_DIR.glob(pattern)):
-        for path in (f for suite in dists.iterdir() if suite.is_dir() for f in suite.iterdir()):
+    for root, dirs, _ in os.walk(CACHE_DIR):
+        if Path(root).name != "dists":  # whatever the mirror's path depth; packages and acng's own store skipped
+            dirs[:] = [d for d in dirs if d not in ("pool", "_xstore")]
+            continue
+        for path in (f for suite in dirs for f in (Path(root) / suite).iterdir()):
             if path.is_file() and _is_release_file(path.name):
                 path.unlink(missing_ok=True)
                 removed += 1
+        dirs.clear()
     return removed
 
 

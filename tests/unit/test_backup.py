@@ -148,6 +148,45 @@ def test_round_trip_byte_for_byte_and_drill(tmp_path: Path, newest: str) -> None
     assert _metrics(config)[("provsec_backup_drill_ok", (("backup_job", "docs"),))] == 1.0
 
 
+def test_restore_latest_takes_the_newest_snapshot_of_the_job_in_one_call(tmp_path: Path, restic_binary: str) -> None:
+    """`restore JOB` with no snapshot restores the job's newest one (restic's `restore latest --tag`, on 0.14's and
+    0.18's output alike): not an older one of the job, not a newer one of another job; no snapshot → a clear
+    error and no target created; an id of another job's snapshot is refused."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    config = make_config(tmp_path, restic_binary, [
+        {"name": "docs", "kind": "files", "class": "documents", "paths": [str(a)]},
+        {"name": "other", "kind": "files", "class": "documents", "paths": [str(b)]},
+        {"name": "empty", "kind": "files", "class": "documents", "paths": [str(b)]},
+    ])
+    (a / "v.txt").write_text("first\n")
+    [first] = run_jobs(config, [config.job("docs")])
+    (a / "v.txt").write_text("second\n")
+    [second] = run_jobs(config, [config.job("docs")])
+    (b / "o.txt").write_text("other job\n")
+    [other] = run_jobs(config, [config.job("other")])
+    assert {first.result.state, second.result.state, other.result.state} == {"ok"}
+    assert second.result.snapshot and other.result.snapshot
+
+    short = restore(config, config.job("docs"), None, tmp_path / "r1", [])
+    assert short == second.result.snapshot[:8]
+    assert (tmp_path / "r1" / str(a).lstrip("/") / "v.txt").read_text() == "second\n"
+    assert not (tmp_path / "r1" / str(b).lstrip("/")).exists(), "another job's snapshot was restored"
+
+    assert first.result.snapshot
+    short = restore(config, config.job("docs"), first.result.snapshot[:10], tmp_path / "r2", [])
+    assert short == first.result.snapshot[:8]
+    assert (tmp_path / "r2" / str(a).lstrip("/") / "v.txt").read_text() == "first\n"
+
+    with pytest.raises(InputError, match=r"job empty: no snapshot in repository"):
+        restore(config, config.job("empty"), None, tmp_path / "r3", [])
+    assert not (tmp_path / "r3").exists()
+    with pytest.raises(InputError, match=r"job docs: snapshot '[0-9a-f]{8}' matches 0 snapshots of the job"):
+        restore(config, config.job("docs"), other.result.snapshot[:8], tmp_path / "r4", [])
+    assert not (tmp_path / "r4").exists()
+
+
 def test_drill_detects_a_file_that_differs_from_the_manifest(
     tmp_path: Path, newest: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

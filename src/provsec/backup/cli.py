@@ -196,8 +196,8 @@ def restore_command(args: argparse.Namespace) -> int:
         snap = restore_database(config, job, args.snapshot, args.to_database)
         print(f"restored snapshot {snap.short_id} of job {job.name} into the new database {args.to_database}")
         return 0
-    snap = restore(config, job, args.snapshot, Path(args.target), args.include)
-    print(f"restored snapshot {snap.short_id} of job {args.job} under {args.target}")
+    short = restore(config, job, args.snapshot, Path(args.target), args.include)
+    print(f"restored snapshot {short} of job {args.job} under {args.target}")
     return 0
 
 

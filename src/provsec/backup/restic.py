@@ -59,6 +59,10 @@ class NoRepositoryError(ResticError):
     """There is no restic repository at the URL (or it cannot be reached)."""
 
 
+class NoSnapshotError(ResticError):
+    """No snapshot matches what was asked (restic: "no snapshot found", "no matching ID found")."""
+
+
 class LockedError(ResticError):
     """The repository is locked (by a live process, or a stale lock left by a killed one)."""
 
@@ -226,10 +230,12 @@ def _call(
     ok_codes: Sequence[int] = (0,),
     stdin: IO[bytes] | None = None,
     timeout: float = SHORT_TIMEOUT,
+    json_output: bool = True,
 ) -> Completed:
-    """THE call point for running restic directly: `--json`, explicit repository, password file and env.
+    """THE call point for running restic directly: `--json` (unless json_output is False: a command whose JSON
+    lacks what its text says), explicit repository, password file and env.
     Returns the run when its exit code is in ok_codes; otherwise raises a classified ResticError."""
-    argv = [*_base(repo), "--json", *args]
+    argv = [*_base(repo), *(["--json"] if json_output else []), *args]
     try:
         proc = subprocess.Popen(
             argv,
@@ -266,6 +272,8 @@ def _classify(repo: Repository, command: str, code: int, text: str) -> ResticErr
         return NoRepositoryError(f"repository {repo.url}: no restic repository there ({tail})", exit_code=code)
     if code == 11 or "repository is already locked" in text or "unable to create lock" in text:
         return LockedError(f"repository {repo.url}: locked ({tail})", exit_code=code)
+    if "no snapshot found" in text or "no matching ID found" in text:
+        return NoSnapshotError(f"repository {repo.url}: restic {command}: no such snapshot ({tail})", exit_code=code)
     if code < 0:
         return ResticError(f"repository {repo.url}: restic {command} killed by signal {-code}", exit_code=code)
     return ResticError(f"repository {repo.url}: restic {command} exited {code}: {tail}", exit_code=code)
@@ -425,6 +433,23 @@ def restore(repo: Repository, snapshot: str, target: Path, include: Sequence[str
     for item in include:
         args += ["--include", item]
     _retry_locked(repo, lambda: _call(repo, args, timeout=BACKUP_TIMEOUT))
+
+
+# "restoring <Snapshot 1a2b3c4d of [/srv] at … by root@db1> to /x" (0.14), "restoring snapshot 1a2b3c4d of …" (0.18)
+_RESTORING = re.compile(r"^restoring <?[Ss]napshot ([0-9a-f]{8,64}) of ", re.MULTILINE)
+
+
+def restore_latest(repo: Repository, tags: Sequence[str], target: Path, include: Sequence[str] = ()) -> str | None:
+    """Restore the newest snapshot carrying every tag under target, in ONE restic call (`restore latest --tag`):
+    listing the snapshots first would open the repository twice. Returns the short id restic names in its
+    text output (its --json restore output names no snapshot), None if that line is not found. Raises
+    NoSnapshotError when no snapshot carries the tags."""
+    args = ["restore", "latest", "--tag", ",".join(tags), "--target", str(target)]
+    for item in include:
+        args += ["--include", item]
+    done = _retry_locked(repo, lambda: _call(repo, args, timeout=BACKUP_TIMEOUT, json_output=False))
+    match = _RESTORING.search(done.stdout)
+    return match.group(1) if match else None
 
 
 # --------------------------------------------------------------------------------------------------- backup

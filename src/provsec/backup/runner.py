@@ -139,11 +139,20 @@ def resolve(config: BackupConfig, job: Job, snapshot: str | None) -> Snapshot:
     return matches[0]
 
 
-def restore(config: BackupConfig, job: Job, snapshot: str | None, target: Path, include: Sequence[str]) -> Snapshot:
+def restore(config: BackupConfig, job: Job, snapshot: str | None, target: Path, include: Sequence[str]) -> str:
+    """Restore the job's latest snapshot (one restic call: `restore latest --tag <the job's tags>`) or the given
+    one (an id prefix that must name exactly one snapshot of the job) under target; returns the short id
+    restored ("latest" if restic did not name it). restic creates target; nothing is created without a snapshot."""
+    if snapshot in (None, "latest"):
+        try:
+            short = restic.restore_latest(config.repository, job.tags, target, include)
+        except restic.NoSnapshotError as exc:
+            raise InputError(f"job {job.name}: no snapshot in repository {config.repository.url}") from exc
+        return short or "latest"
     snap = resolve(config, job, snapshot)
     target.mkdir(parents=True, exist_ok=True)
     restic.restore(config.repository, snap.id, target, include)
-    return snap
+    return snap.short_id
 
 
 def server(job: Job) -> database.Server:

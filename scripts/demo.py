@@ -280,7 +280,7 @@ def burst(hosts: Hosts) -> None:
 
 def drills(hosts: Hosts) -> dict[str, bytes]:
     records = {}
-    for host, jobs in (("db1", "ioffice-db"), ("web1", "etc")):
+    for host, jobs in (("db1", "ioffice-db postgresql-roles"), ("web1", "etc")):
         records[host] = hosts.root(host, f"{PROVSEC} backup drill {jobs} --json", timeout=1800)
         for rec in json.loads(records[host]):
             rto, rpo = rec.get("rto_s"), rec.get("rpo_s")

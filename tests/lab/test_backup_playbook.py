@@ -40,6 +40,12 @@ INSERT INTO van_ban (so_ky_hieu, trich_yeu)
 CREATE TABLE "NguoiDung" (id int PRIMARY KEY, ten text);
 INSERT INTO "NguoiDung" SELECT g, 'Người dùng ' || g FROM generate_series(1, 77) g;
 CREATE TABLE nhat_ky_trong (id int);
+-- an application role owns the data and a group role reads it: pg_dump names them, pg_dumpall --globals-only has them
+CREATE ROLE ioffice_app LOGIN CONNECTION LIMIT 20;
+CREATE ROLE "Văn thư" NOLOGIN;
+GRANT "Văn thư" TO ioffice_app;
+ALTER TABLE van_ban OWNER TO ioffice_app;
+GRANT SELECT ON "NguoiDung" TO "Văn thư";
 SQL
 mariadb <<'SQL'
 CREATE DATABASE portal CHARACTER SET utf8mb4;
@@ -61,6 +67,11 @@ COUNTS = """runuser -u postgres -- psql -d ioffice -Atc \
 mariadb -N -B -e 'select (select count(*) from portal.bai_viet), (select count(*) from portal.lien_he)'
 """
 EXPECTED_COUNTS = "4321|77|0\n3210\t0\n"  # the rows DB_SETUP inserted
+ROLES = """runuser -u postgres -- psql -d ioffice -Atc "select r.rolname, r.rolcanlogin, r.rolconnlimit,
+  pg_has_role('ioffice_app', 'Văn thư', 'MEMBER'), (select tableowner from pg_tables where tablename = 'van_ban'),
+  has_table_privilege('Văn thư', 'public.\"NguoiDung\"', 'SELECT') from pg_roles r where r.rolname = 'ioffice_app'"
+"""
+EXPECTED_ROLES = "ioffice_app|t|20|t|ioffice_app|t\n"  # what DB_SETUP made
 
 JOBS = {
     FILE_HOST: [{"name": "docs", "kind": "files", "class": "documents", "paths": [DOCS]}],
@@ -244,12 +255,17 @@ def test_database_dumps_and_drills(backup: Backup) -> None:
     res = backup.provsec(DB_HOST, "run", timeout=900)
     assert res.returncode == 0, res.stdout + res.stderr
     status = backup.status(DB_HOST)
-    assert {j: status[j]["state"] for j in ("ioffice-db", "portal-db")} == {"ioffice-db": "ok", "portal-db": "ok"}
-    drill = backup.provsec(DB_HOST, "drill ioffice-db portal-db --json", timeout=900)
+    # role backup added the roles job next to the PostgreSQL job
+    assert {j: status[j]["state"] for j in ("ioffice-db", "portal-db", "postgresql-roles")} == dict.fromkeys(
+        ("ioffice-db", "portal-db", "postgresql-roles"), "ok"), status
+    drill = backup.provsec(DB_HOST, "drill ioffice-db portal-db postgresql-roles --json", timeout=900)
     assert drill.returncode == 0, drill.stdout + drill.stderr
     results = {r["job"]: r for r in json.loads(drill.stdout)}
     assert results["ioffice-db"]["state"] == "ok" and results["ioffice-db"]["tables_checked"] == 3, results
     assert results["portal-db"]["state"] == "ok" and results["portal-db"]["tables_checked"] == 2, results
+    # every role exists on db1: the roles drill proves the script applies and changes nothing
+    assert results["postgresql-roles"]["state"] == "ok", results
+    assert "creates the 0 others applies (rolled back)" in results["postgresql-roles"]["reason"], results
     # the scratch databases are gone
     left = backup.lab.root(DB_HOST, "runuser -u postgres -- psql -Atc \"select datname from pg_database\"; "
                                     "mariadb -N -e 'show databases'").stdout
@@ -390,15 +406,23 @@ def test_disaster_db1_rebuilt_and_restored_from_vault_and_repository(backup: Bac
     the vault: nothing kept from the old db1) reconnects it to its repository, and its databases come back."""
     lab = backup.lab
     assert lab.root(DB_HOST, COUNTS, interpreter="bash").stdout == EXPECTED_COUNTS
+    assert lab.root(DB_HOST, ROLES, interpreter="bash").stdout == EXPECTED_ROLES
     lab.reset_waiting(DB_HOST)
     assert lab.root(DB_HOST, "test -e /etc/provsec").returncode == 1, "the reset host must be fresh"
     res = lab.root(DB_HOST, DB_SERVERS, timeout=900, interpreter="bash")
     assert res.returncode == 0, res.stderr[-2000:]
     backup.play([DB_HOST])
+    # the database alone does not load on the fresh server (its owner is a role the server lacks): the error says
+    # what to restore first, and nothing is left behind
+    res = backup.provsec(DB_HOST, "restore ioffice-db --to-database ioffice", timeout=900)
+    assert res.returncode == 1 and "restore postgresql-roles --to-server" in res.stderr, res.stdout + res.stderr
+    res = backup.provsec(DB_HOST, "restore postgresql-roles --to-server", timeout=900)
+    assert res.returncode == 0 and "ioffice_app" in res.stdout, res.stdout + res.stderr
     for job, name in (("ioffice-db", "ioffice"), ("portal-db", "portal")):
         res = backup.provsec(DB_HOST, f"restore {job} --to-database {name}", timeout=900)
         assert res.returncode == 0, res.stdout + res.stderr
     assert lab.root(DB_HOST, COUNTS, interpreter="bash").stdout == EXPECTED_COUNTS
+    assert lab.root(DB_HOST, ROLES, interpreter="bash").stdout == EXPECTED_ROLES
     # and the rebuilt host backs up again into the same repository
     res = backup.provsec(DB_HOST, "run", timeout=900)
     assert res.returncode == 0, res.stdout + res.stderr

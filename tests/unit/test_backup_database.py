@@ -483,3 +483,169 @@ def test_restore_options(tmp_path: Path, newest: str, capsys: pytest.CaptureFixt
     capsys.readouterr()
     assert main([*base, "--to-database", "x"]) == 2
     assert "job docs: --to-database is for database jobs" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------- PostgreSQL roles (globals)
+
+GLOBALS = r'''--
+-- PostgreSQL database cluster dump
+--
+
+\restrict k3y
+
+SET default_transaction_read_only = off;
+
+CREATE ROLE "Văn ""thư""";
+ALTER ROLE "Văn ""thư""" WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB NOLOGIN NOREPLICATION NOBYPASSRLS;
+CREATE ROLE postgres;
+ALTER ROLE postgres WITH SUPERUSER INHERIT CREATEROLE CREATEDB LOGIN REPLICATION BYPASSRLS;
+CREATE ROLE app;
+ALTER ROLE app WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICATION NOBYPASSRLS;
+ALTER ROLE app SET search_path TO 'public';
+ALTER ROLE postgres SET work_mem TO '64MB';
+CREATE TABLESPACE fast OWNER postgres LOCATION '/srv/fast';
+GRANT "Văn ""thư""" TO app GRANTED BY postgres;
+
+\unrestrict k3y
+
+--
+-- PostgreSQL database cluster dump complete
+--
+
+'''
+
+
+def test_roles_script_leaves_existing_roles_and_tablespaces_out(tmp_path: Path) -> None:
+    path = _write(tmp_path, "g.sql", GLOBALS)
+    script = database.roles_script(path, {"postgres", "other"})
+    assert script.created == ('Văn "thư"', "app")
+    assert script.existing == ("postgres",)
+    assert script.tablespaces == ("fast",)
+    text = script.sql.decode()
+    assert "ROLE postgres" not in text  # neither its CREATE nor its two ALTERs: an existing role stays as it is
+    assert "TABLESPACE" not in text
+    for kept in ('CREATE ROLE "Văn ""thư""";', "CREATE ROLE app;", "ALTER ROLE app SET search_path TO 'public';",
+                 'GRANT "Văn ""thư""" TO app GRANTED BY postgres;', "\\restrict k3y", "\\unrestrict k3y"):
+        assert kept in text, kept
+    # every role exists: nothing is created, the membership stays
+    every = database.roles_script(path, {"postgres", "app", 'Văn "thư"'})
+    assert every.created == () and len(every.existing) == 3
+    assert "CREATE ROLE" not in every.sql.decode() and "GRANT" in every.sql.decode()
+
+
+def test_globals_trailer(tmp_path: Path) -> None:
+    assert database.globals_complete(_write(tmp_path, "ok.sql", GLOBALS))
+    cut = GLOBALS[: GLOBALS.index("GRANT")]
+    assert not database.globals_complete(_write(tmp_path, "cut.sql", cut))
+    # a database dump's trailer is not a cluster dump's
+    assert not database.globals_complete(_write(tmp_path, "db.sql", PG_DUMP))
+
+
+def test_roles_job_config() -> None:
+    base = {"repository": "/r", "password_file": "/p", "state_dir": "/s", "group_by": ["host"],
+            "retention": {"databases": {"keep_last": 1}}}
+    config = parse_config({**base, "jobs": [{"name": "roles", "kind": "postgresql_roles", "class": "databases"}]},
+                          "cfg.yml")
+    job = config.job("roles")
+    assert job.dump_command == ("runuser", "-u", "postgres", "--", "pg_dumpall", "--globals-only")
+    assert job.client_command == ("runuser", "-u", "postgres", "--", "psql")
+    assert job.stdin_filename == "postgresql-globals.sql" and job.database is None
+    with pytest.raises(InputError, match=r"cfg.yml: job roles: database: not for kind postgresql_roles"):
+        parse_config({**base, "jobs": [{"name": "roles", "kind": "postgresql_roles", "class": "databases",
+                                        "database": "x"}]}, "cfg.yml")
+
+
+ROLE_APP, ROLE_DOC = "provsec_test_app", "provsec test Văn thư"
+ROLES_SETUP = f"""
+CREATE ROLE {ROLE_APP} LOGIN CONNECTION LIMIT 7;
+CREATE ROLE "{ROLE_DOC}" NOLOGIN;
+GRANT "{ROLE_DOC}" TO {ROLE_APP};
+ALTER ROLE {ROLE_APP} SET search_path TO public;
+"""
+ROLES_STATE = f"""
+SELECT rolname, rolcanlogin, rolconnlimit,
+       (SELECT string_agg(g.rolname, ',') FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+        WHERE m.member = r.oid)
+FROM pg_roles r WHERE rolname IN ('{ROLE_APP}', '{ROLE_DOC}') ORDER BY rolname;
+"""  # noqa: S608 - constants of this test
+ROLES_EXPECTED = [f"{ROLE_DOC}|f|-1|", f"{ROLE_APP}|t|7|{ROLE_DOC}"]
+
+
+@pytest.fixture
+def pg(running: dict[DatabaseKind, Server]) -> Iterator[Server]:
+    srv = running["postgresql"]
+    _drop_test_roles(srv)
+    yield srv
+    for name in (SOURCE, "provsec_test_restored"):
+        srv.drop(name)
+    _drop_test_roles(srv)
+
+
+def _drop_test_roles(srv: Server) -> None:
+    for name in (SOURCE, "provsec_test_restored"):
+        srv.drop(name)
+    srv._sql(None, f'DROP ROLE IF EXISTS {ROLE_APP}; DROP ROLE IF EXISTS "{ROLE_DOC}";', about="roles", timeout=60)
+
+
+def test_roles_back_up_drill_and_restore_on_a_server_that_lost_them(
+    tmp_path: Path, newest: str, pg: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The disaster case on a real server: roles saved; the database's tables belong to them; the roles and the
+    database are lost; the database alone does not restore (a hint names the roles job); the roles job
+    restores them (attributes, memberships) and then the database does."""
+    pg._sql(None, ROLES_SETUP, about="roles", timeout=60)
+    pg.create(SOURCE)
+    owned = f'CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2); ALTER TABLE t OWNER TO {ROLE_APP}; ' \
+            f'GRANT SELECT ON t TO "{ROLE_DOC}";'  # noqa: S608 - constants of this test
+    pg._sql(SOURCE, owned, about=SOURCE, timeout=60)
+    config = make_config(tmp_path, newest, [{"name": "roles", "kind": "postgresql_roles", "class": "databases"},
+                                            _job("postgresql")])
+    records = run_jobs(config, config.jobs)
+    assert [r.result.state for r in records] == ["ok", "ok"], [r.result.reason for r in records]
+
+    # drill with the roles present: nothing to create, the script applies
+    result = drill(config, config.job("roles"), tmp_path / "scratch")
+    assert result.state == "ok", result.reason
+    assert "creates the 0 others applies (rolled back)" in result.reason
+
+    # the roles and the database are lost
+    _drop_test_roles(pg)
+    assert pg._sql(None, ROLES_STATE, about="roles", timeout=60) == []
+    # drill: the 2 roles would be created, and the rollback leaves the server without them
+    result = drill(config, config.job("roles"), tmp_path / "scratch")
+    assert result.state == "ok", result.reason
+    assert "creates the 2 others applies (rolled back)" in result.reason
+    assert pg._sql(None, ROLES_STATE, about="roles", timeout=60) == []
+    assert _metrics(config)[("provsec_backup_drill_ok", (("backup_job", "roles"),))] == 1.0
+
+    base = ["backup", "--config", config.source, "restore"]
+    assert main([*base, "db", "--to-database", SOURCE]) == 1
+    err = capsys.readouterr().err
+    assert f'role "{ROLE_APP}" does not exist' in err or "does not exist" in err, err
+    assert "restore the roles first: provsec backup restore roles --to-server" in err
+    assert not pg.exists(SOURCE)
+
+    assert main([*base, "roles", "--to-server"]) == 0
+    out = capsys.readouterr().out
+    assert f"roles created: {ROLE_DOC}, {ROLE_APP}" in out or f"roles created: {ROLE_APP}, {ROLE_DOC}" in out, out
+    assert pg._sql(None, ROLES_STATE, about="roles", timeout=60) == ROLES_EXPECTED
+    assert main([*base, "db", "--to-database", SOURCE]) == 0
+    owner = pg._sql(SOURCE, "SELECT tableowner FROM pg_tables WHERE tablename = 't';", about=SOURCE, timeout=60)
+    assert owner == [ROLE_APP]
+    assert pg.table_counts(SOURCE) == {"public.t": 2}
+
+    # again: every role exists now, none is created or changed
+    assert main([*base, "roles", "--to-server"]) == 0
+    assert "roles created: none" in capsys.readouterr().out
+    assert pg._sql(None, ROLES_STATE, about="roles", timeout=60) == ROLES_EXPECTED
+
+
+def test_roles_restore_options(tmp_path: Path, newest: str, capsys: pytest.CaptureFixture[str]) -> None:
+    config = make_config(tmp_path, newest, [{"name": "roles", "kind": "postgresql_roles", "class": "databases"},
+                                            {"name": "docs", "kind": "files", "class": "documents",
+                                             "paths": [str(tmp_path)]}])
+    base = ["backup", "--config", config.source, "restore"]
+    assert main([*base, "roles", "--to-database", "x"]) == 2
+    assert "job roles: a postgresql_roles job restores with --to-server" in capsys.readouterr().err
+    assert main([*base, "docs", "--to-server"]) == 2
+    assert "job docs: --to-server is for postgresql_roles jobs" in capsys.readouterr().err

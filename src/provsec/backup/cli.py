@@ -63,12 +63,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                           "database dump into a new database",
                           description="Restore under TARGET (absolute paths are re-created below it; a database "
                           "job's dump comes as TARGET/<database>.sql), or, for a database job, load the dump into "
-                          "a NEW database NAME on this server (refused if NAME exists). Exit 0: restored; 1: the "
-                          "dump did not load (the new database is dropped again); 2: bad input or NAME exists.")
+                          "a NEW database NAME on this server (refused if NAME exists), or, for a postgresql_roles "
+                          "job, create on this server the roles it lacks (existing roles are left as they are; run "
+                          "it before restoring the databases of a rebuilt server). Exit 0: restored; 1: the dump "
+                          "did not load (the new database is dropped again; no role is created); 2: bad input or "
+                          "NAME exists.")
     rest.add_argument("job", metavar="JOB")
     where = rest.add_mutually_exclusive_group(required=True)
     where.add_argument("--target", metavar="DIR", help="restore the snapshot's files under DIR")
     where.add_argument("--to-database", metavar="NAME", help="database jobs: load the dump into a new database NAME")
+    where.add_argument("--to-server", action="store_true",
+                       help="postgresql_roles jobs: create the roles this server lacks")
     rest.add_argument("--snapshot", default="latest", metavar="ID", help="snapshot id (prefix) or latest")
     rest.add_argument("--include", action="append", default=[], metavar="PATH", help="restore only PATH")
     rest.set_defaults(handler=restore_command)
@@ -184,10 +189,23 @@ def snapshots_command(args: argparse.Namespace) -> int:
 
 
 def restore_command(args: argparse.Namespace) -> int:
-    from provsec.backup.runner import restore, restore_database
+    from provsec.backup.runner import restore, restore_database, restore_roles
 
     config = _config(args)
     job = config.job(args.job)
+    if args.to_server:
+        if args.include:
+            raise InputError("--include restores files under --target; a roles dump applies whole")
+        snap, script = restore_roles(config, job, args.snapshot)
+        made = ", ".join(script.created) or "none"
+        print(f"restored snapshot {snap.short_id} of job {job.name}: roles created: {made}; "
+              f"{len(script.existing)} existed and were left as they are")
+        if script.tablespaces:
+            print(f"tablespaces NOT created (make their directories, then run their CREATE TABLESPACE from the dump "
+                  f"restored with --target): {', '.join(script.tablespaces)}")
+        return 0
+    if job.kind == "postgresql_roles" and args.to_database is not None:
+        raise InputError(f"job {job.name}: a postgresql_roles job restores with --to-server")
     if args.to_database is not None:
         if job.kind == "files":
             raise InputError(f"job {job.name}: --to-database is for database jobs; use --target DIR")

@@ -157,6 +157,14 @@ def dump_complete(path: Path, kind: DatabaseKind) -> bool:
     """True when the dump ends with the trailer its tool writes last ("-- PostgreSQL database dump complete",
     then at most `--`, blank and `\\unrestrict` lines; "-- Dump completed[ on …]"). Reads the last 64 KiB only.
     A dump cut short (disk full, killed, truncated upload) has no trailer."""
+    if kind == "postgresql":
+        return _last_line(path, {b"", b"--"}, b"\\unrestrict ") == _PG_TRAILER
+    return (_last_line(path, {b""}, None) or b"").startswith(_MY_TRAILER)
+
+
+def _last_line(path: Path, blank: set[bytes], skip_prefix: bytes | None) -> bytes | None:
+    """The last line of a file (read from its last 64 KiB) that is not in blank and does not start with
+    skip_prefix; None if there is none."""
     try:
         with path.open("rb") as handle:
             size = handle.seek(0, os.SEEK_END)
@@ -166,14 +174,73 @@ def dump_complete(path: Path, kind: DatabaseKind) -> bool:
         raise InputError(f"{path}: cannot read the dump ({exc.strerror})") from exc
     for raw in reversed(tail.split(b"\n")):
         line = raw.rstrip(b"\r")
-        if kind == "postgresql":
-            if line in (b"", b"--") or line.startswith(b"\\unrestrict "):
-                continue
-            return line == _PG_TRAILER
-        if line == b"":
+        if line in blank or (skip_prefix is not None and line.startswith(skip_prefix)):
             continue
-        return line.startswith(_MY_TRAILER)
-    return False
+        return line
+    return None
+
+
+# ------------------------------------------------------------------------------ PostgreSQL roles (globals dump)
+
+# `pg_dumpall --globals-only` writes one statement per line: `CREATE ROLE name;`, `ALTER ROLE name WITH …;`,
+# `ALTER ROLE name SET …;`, `GRANT a TO b …;`, `CREATE TABLESPACE name OWNER … LOCATION '…';`, names quoted
+# as needed (`"Văn thư"`). Its last comment is the trailer below.
+_GLOBALS_TRAILER = b"-- PostgreSQL database cluster dump complete"
+_ROLE_LINE = re.compile(rb"(CREATE|ALTER) ROLE (" + _PG_IDENT + rb")[ ;]")
+_TABLESPACE_LINE = re.compile(rb"CREATE TABLESPACE (" + _PG_IDENT + rb") ")
+
+
+def _pg_name(ident: bytes) -> str:
+    """A name as pg_dumpall wrote it, unquoted (a quoted name's doubled quotes made single)."""
+    text = ident.decode("utf-8", "replace")
+    return text[1:-1].replace('""', '"') if text.startswith('"') else text
+
+
+@dataclass(frozen=True)
+class RolesScript:
+    """What applying a globals dump to a server does: the SQL to run (existing roles' CREATE and ALTER lines
+    left out: a role that exists stays exactly as it is), the roles it creates, the ones it leaves alone and
+    the tablespaces it leaves out (CREATE TABLESPACE needs a directory on this server and cannot run inside
+    the one transaction the script runs in)."""
+
+    sql: bytes
+    created: tuple[str, ...]
+    existing: tuple[str, ...]
+    tablespaces: tuple[str, ...]
+
+
+def roles_script(path: Path, existing: set[str]) -> RolesScript:
+    """The globals dump at path, fitted to a server whose roles are `existing` (see RolesScript)."""
+    keep: list[bytes] = []
+    created: list[str] = []
+    skipped: list[str] = []
+    spaces: list[str] = []
+    try:
+        with path.open("rb") as handle:
+            for line in handle:
+                role = _ROLE_LINE.match(line)
+                if role:
+                    name = _pg_name(role.group(2))
+                    if name in existing:
+                        if role.group(1) == b"CREATE":
+                            skipped.append(name)
+                        continue
+                    if role.group(1) == b"CREATE":
+                        created.append(name)
+                space = _TABLESPACE_LINE.match(line)
+                if space:
+                    spaces.append(_pg_name(space.group(1)))
+                    continue
+                keep.append(line)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the roles dump ({exc.strerror})") from exc
+    return RolesScript(b"".join(keep), tuple(created), tuple(skipped), tuple(spaces))
+
+
+def globals_complete(path: Path) -> bool:
+    """True when a `pg_dumpall --globals-only` dump ends with its trailer (then only `--`, blank and
+    `\\unrestrict` lines): a dump cut short has none."""
+    return _last_line(path, {b"", b"--"}, b"\\unrestrict ") == _GLOBALS_TRAILER
 
 
 # ------------------------------------------------------------------------------------------- the database server
@@ -223,7 +290,7 @@ class Server:
             args = ["--batch", "--skip-column-names", *([database] if database else [])]
         return self._run(args, about=about, sql=sql, timeout=timeout).splitlines()
 
-    def _run(self, args: list[str], *, about: str, sql: str | None = None, dump: Path | None = None,
+    def _run(self, args: list[str], *, about: str, sql: str | bytes | None = None, dump: Path | None = None,
              timeout: float) -> str:
         """THE call point for database clients: argv list, stdin from SQL text or the dump file, stderr to a
         temp file (a load may warn a lot), a timeout that kills the whole process group."""
@@ -251,7 +318,7 @@ class Server:
                 if stdin is not None:
                     stdin.close()
             try:
-                out, _ = proc.communicate(input=sql.encode() if sql is not None else None, timeout=timeout)
+                out, _ = proc.communicate(input=sql.encode() if isinstance(sql, str) else sql, timeout=timeout)
             except subprocess.TimeoutExpired as exc:
                 _kill(proc)
                 raise CommandError(f"database {about}: {shown}: no answer after {timeout:.0f} s") from exc
@@ -293,6 +360,18 @@ class Server:
         else:
             args = [name]
         self._run(args, about=name, dump=dump, timeout=self.timeout)
+
+    def roles(self) -> set[str]:
+        """PostgreSQL: the names of the server's roles (hex over the wire: any character survives)."""
+        sql = "SELECT encode(convert_to(rolname, 'UTF8'), 'hex') FROM pg_roles;"
+        return {bytes.fromhex(line.strip()).decode("utf-8", "replace")
+                for line in self._sql(None, sql, about="postgres (roles)", timeout=ADMIN_TIMEOUT) if line.strip()}
+
+    def apply_roles(self, script: RolesScript, *, keep: bool) -> None:
+        """PostgreSQL: run a roles script in ONE transaction that stops at the first error, committed when keep
+        (a restore) or rolled back (a drill: proves it applies, leaves the server as it was)."""
+        sql = b"\\set ON_ERROR_STOP on\nBEGIN;\n" + script.sql + (b"\nCOMMIT;\n" if keep else b"\nROLLBACK;\n")
+        self._run(["-X", "-q", "-d", "postgres", "-f", "-"], about="postgres (roles)", sql=sql, timeout=self.timeout)
 
     def table_counts(self, name: str) -> dict[str, int]:
         """count(*) of every base table of database name, keyed like `dump_row_counts`. PostgreSQL: ordinary

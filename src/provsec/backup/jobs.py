@@ -17,12 +17,18 @@ jobs:
   - {name: ioffice-db, kind: postgresql, class: databases, database: ioffice}
   - {name: portal-db, kind: mariadb, class: databases, database: portal,
      client_command: [mariadb, --socket=/run/mysqld/mysqld.sock]}
+  - {name: postgresql-roles, kind: postgresql_roles, class: databases}
 ```
 Every snapshot carries the tags `provsec`, `job=<name>` and `class=<class>`.
 
 A database job's dump is plain SQL without CREATE DATABASE / `\\connect` / USE (see `default_dump_command`), so a
 drill or a restore can load it into a database of another name. `client_command` (optional) is the client that
-loads and counts (`psql`, `mariadb`), with whatever user or options it needs; provsec appends its own arguments."""
+loads and counts (`psql`, `mariadb`), with whatever user or options it needs; provsec appends its own arguments.
+
+A `postgresql_roles` job saves what pg_dump leaves out and a database's dump needs on a rebuilt server: the
+cluster's roles, their memberships and settings (`pg_dumpall --globals-only`, as `postgresql-globals.sql`). The
+backup role adds one to every host with a PostgreSQL job; `restore <it> --to-server` creates the roles a server
+lacks before the databases are restored."""
 
 from __future__ import annotations
 
@@ -36,8 +42,9 @@ from provsec.backup.restic import Repository
 from provsec.errors import InputError
 from provsec.fileio import read_yaml
 
-Kind = Literal["files", "postgresql", "mariadb"]
-KINDS: tuple[Kind, ...] = ("files", "postgresql", "mariadb")
+Kind = Literal["files", "postgresql", "mariadb", "postgresql_roles"]
+KINDS: tuple[Kind, ...] = ("files", "postgresql", "mariadb", "postgresql_roles")
+GLOBALS_FILENAME = "postgresql-globals.sql"
 KEEP_KEYS = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
 GROUP_BY = ("host", "paths", "tags")
 NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
@@ -67,7 +74,7 @@ class Job:
     @property
     def stdin_filename(self) -> str:
         """The dump's file name in the snapshot (a restore writes it at `<target>/<this name>`)."""
-        return f"{self.database}.sql"
+        return GLOBALS_FILENAME if self.kind == "postgresql_roles" else f"{self.database}.sql"
 
 
 @dataclass(frozen=True)
@@ -91,20 +98,26 @@ class BackupConfig:
         return tuple(self.job(n) for n in names) if names else self.jobs
 
 
-def default_dump_command(kind: Kind, database: str) -> tuple[str, ...]:
+def default_dump_command(kind: Kind, database: str | None) -> tuple[str, ...]:
     """The dump each database kind streams into restic by default: consistent (one transaction: pg_dump's
     repeatable-read snapshot, mariadb-dump --single-transaction), plain SQL, and loadable under another name
     (pg_dump without --create writes no CREATE DATABASE or \\connect; mariadb-dump without --databases writes
-    no CREATE DATABASE or USE). Owners and privileges stay in the PostgreSQL dump."""
-    if kind == "postgresql":
+    no CREATE DATABASE or USE). Owners and privileges stay in the PostgreSQL dump; the roles they name are the
+    postgresql_roles job's (`pg_dumpall --globals-only`: roles with their password hashes, memberships, settings,
+    tablespaces)."""
+    if kind == "postgresql_roles":
+        return ("runuser", "-u", "postgres", "--", "pg_dumpall", "--globals-only")
+    if kind == "postgresql" and database is not None:
         return ("runuser", "-u", "postgres", "--", "pg_dump", "--format=plain", "--dbname", database)
-    return ("mariadb-dump", "--single-transaction", "--routines", "--events", "--triggers", database)
+    if kind == "mariadb" and database is not None:
+        return ("mariadb-dump", "--single-transaction", "--routines", "--events", "--triggers", database)
+    raise ValueError(f"no default dump for kind {kind} and database {database!r}")
 
 
 def default_client_command(kind: Kind) -> tuple[str, ...]:
     """The client that loads a dump into a scratch database and counts rows: psql as postgres (peer
     authentication), mariadb as root over the unix socket (unix_socket authentication)."""
-    if kind == "postgresql":
+    if kind in ("postgresql", "postgresql_roles"):
         return ("runuser", "-u", "postgres", "--", "psql")
     return ("mariadb",)
 
@@ -233,9 +246,15 @@ def _job(raw: Any, where: str, retention: Mapping[str, Mapping[str, int]]) -> Jo
     for key in ("paths", "exclude"):
         if key in raw:
             raise InputError(f"{where}: {key}: not for kind {kind} (a database job streams a dump)")
-    database = required_str(raw.get("database"), f"{where}: database")
-    if not NAME.fullmatch(database.lower()):
-        raise InputError(f"{where}: database: {database!r} is not a plain database name")
+    database: str | None = None
+    if kind == "postgresql_roles":
+        if "database" in raw:
+            raise InputError(f"{where}: database: not for kind postgresql_roles (the roles belong to the whole "
+                             "server)")
+    else:
+        database = required_str(raw.get("database"), f"{where}: database")
+        if not NAME.fullmatch(database.lower()):
+            raise InputError(f"{where}: database: {database!r} is not a plain database name")
     command = (required_str_list(raw["dump_command"], f"{where}: dump_command") if "dump_command" in raw
                else default_dump_command(kind, database))
     client = (required_str_list(raw["client_command"], f"{where}: client_command") if "client_command" in raw

@@ -156,7 +156,9 @@ def restore(config: BackupConfig, job: Job, snapshot: str | None, target: Path, 
 
 
 def server(job: Job) -> database.Server:
-    """The database server of a database job, reached with the job's client_command."""
+    """The database server of a database or roles job, reached with the job's client_command."""
+    if job.kind == "postgresql_roles":
+        return database.Server("postgresql", job.client_command, timeout=job.timeout)
     if job.kind == "files" or job.database is None:
         raise InputError(f"job {job.name}: a {job.kind} job has no database")
     return database.Server(job.kind, job.client_command, timeout=job.timeout)
@@ -182,7 +184,9 @@ def _restored_dump(config: BackupConfig, job: Job, snap: Snapshot, area: Path, s
     if not dump.is_file():
         raise InputError(f"{where} holds no {job.stdin_filename} (a dump made before provsec wrote plain SQL, "
                          "or a dump_command writing elsewhere?)")
-    if not database.dump_complete(dump, srv.kind):
+    complete = (database.globals_complete(dump) if job.kind == "postgresql_roles"
+                else database.dump_complete(dump, srv.kind))
+    if not complete:
         raise database.DatabaseError(f"{where}: {job.stdin_filename} has no end-of-dump trailer: the dump was "
                                      "cut short")
     return dump
@@ -193,12 +197,39 @@ def restore_database(config: BackupConfig, job: Job, snapshot: str | None, name:
     """Disaster recovery: load the job's dump (latest or the given snapshot) into a NEW database `name` on this
     server. Refuses before anything is restored if `name` exists; refuses a dump without its trailer
     (cut short); a failed load drops the database it created (see database.restore_database)."""
+    if job.kind == "postgresql_roles":
+        raise InputError(f"job {job.name}: a postgresql_roles job restores with --to-server (roles belong to the "
+                         "whole server, not to one database)")
     srv = server(job)
     database.refuse_existing(srv, name)  # before restoring anything: a refusal costs nothing
     snap = resolve(config, job, snapshot)
     with _scratch_area(scratch or config.state_dir / "restore-scratch", job) as area:
-        database.restore_database(srv, name, _restored_dump(config, job, snap, area, srv))
+        try:
+            database.restore_database(srv, name, _restored_dump(config, job, snap, area, srv))
+        except database.DatabaseError as exc:
+            roles = [j.name for j in config.jobs if j.kind == "postgresql_roles"]
+            if job.kind == "postgresql" and "role" in str(exc) and "does not exist" in str(exc):
+                hint = (f"restore the roles first: provsec backup restore {roles[0]} --to-server" if roles else
+                        "create the roles the dump names first (no postgresql_roles job is configured)")
+                raise database.DatabaseError(f"{exc}; {hint}") from exc
+            raise
     return snap
+
+
+def restore_roles(config: BackupConfig, job: Job, snapshot: str | None,
+                  scratch: Path | None = None) -> tuple[Snapshot, database.RolesScript]:
+    """Disaster recovery, before the databases: create on this server the roles of the job's globals dump that
+    it lacks, with their attributes, password hashes, settings and memberships, in one transaction (all or
+    nothing). Roles that exist are left exactly as they are; tablespaces are left out (RolesScript)."""
+    if job.kind != "postgresql_roles":
+        raise InputError(f"job {job.name}: --to-server is for postgresql_roles jobs (a {job.kind} job restores "
+                         "with --target" + (" or --to-database)" if job.kind != "files" else ")"))
+    srv = server(job)
+    snap = resolve(config, job, snapshot)
+    with _scratch_area(scratch or config.state_dir / "restore-scratch", job) as area:
+        script = database.roles_script(_restored_dump(config, job, snap, area, srv), srv.roles())
+        srv.apply_roles(script, keep=True)
+    return snap, script
 
 
 @dataclass(frozen=True)
@@ -241,6 +272,10 @@ def drill(config: BackupConfig, job: Job, scratch: Path | None = None) -> DrillR
     except (InputError, ResticError) as exc:
         return done("failed", str(exc), None, None, 0)
     base = scratch or config.state_dir / "drill-scratch"
+    if job.kind == "postgresql_roles":
+        with _scratch_area(base, job) as area:
+            state, reason, rto = _drill_roles(config, job, snap, area)
+        return done(state, reason, snap, rto, 0)
     if job.kind != "files":
         with _scratch_area(base, job) as area:
             state, reason, rto, tables = _drill_database(config, job, snap, area)
@@ -287,3 +322,26 @@ def _drill_database(config: BackupConfig, job: Job, snap: Snapshot, area: Path) 
         return "failed", f"{where}: {len(problems)} of {tables} tables differ from the dump: {shown}", rto, tables
     rows = sum(expected.values())
     return "ok", f"{where}: {tables} tables, {rows} rows loaded, each table's count equal to the dump's", rto, tables
+
+
+def _drill_roles(config: BackupConfig, job: Job, snap: Snapshot, area: Path) -> tuple[str, str, float | None]:
+    """restic restore of the globals dump → trailer → the script a restore would run on this server, run in a
+    transaction that is rolled back: it must apply (every role it would create, every membership), and the
+    server is left as it was → (state, reason, RTO)."""
+    t0 = time.monotonic()
+    where = f"snapshot {snap.short_id}"
+    try:
+        srv = server(job)
+        script = database.roles_script(_restored_dump(config, job, snap, area, srv), srv.roles())
+        srv.apply_roles(script, keep=False)
+        rto = round(time.monotonic() - t0, 3)
+    except ResticError as exc:
+        return "failed", f"restore failed: {exc}", None
+    except ProvsecError as exc:
+        return "failed", str(exc) if str(exc).startswith(where) else f"{where}: {exc}", None
+    total = len(script.created) + len(script.existing)
+    if not total:
+        return "failed", f"{where}: the roles dump names no role (not a pg_dumpall --globals-only dump?)", rto
+    spaces = f"; {len(script.tablespaces)} tablespace(s) left out" if script.tablespaces else ""
+    return "ok", (f"{where}: {total} roles in the dump ({len(script.existing)} exist here); the script that "
+                  f"creates the {len(script.created)} others applies (rolled back){spaces}"), rto

@@ -21,11 +21,12 @@ from typing import Any
 import pytest
 import restic as resticpy
 import yaml
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from provsec.backup import restic
 from provsec.backup.jobs import BackupConfig, load_config, parse_config
-from provsec.backup.metrics import TEXTFILE_NAME, write_textfile
+from provsec.backup.metrics import TEXTFILE_NAME, BackupCollector, write_textfile
 from provsec.backup.restic import iso, parse_time
 from provsec.backup.runner import check, drill, forget_jobs, restore, run_jobs
 from provsec.cli import main
@@ -680,6 +681,45 @@ def test_config_defaults_and_cli_errors(tmp_path: Path, capsys: pytest.CaptureFi
     assert "no job named 'nope' (jobs: pg)" in capsys.readouterr().err
     assert main(["backup", "--config", str(good), "snapshots"]) == 2
     assert f"password file {tmp_path / 'nopw'} does not exist" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- stale threshold (stale_after)
+
+
+def _stale_config(top: dict[str, Any], *jobs: dict[str, Any]) -> dict[str, Any]:
+    return {"repository": "/r", "password_file": "/p", "state_dir": "/s", "group_by": ["host", "tags"],
+            "retention": {"documents": {"keep_daily": 7}}, "jobs": list(jobs), **top}
+
+
+WEEKLY_JOB = {"name": "archive", "kind": "files", "class": "documents", "paths": ["/srv/archive"]}
+
+
+def test_stale_after_defaults_to_30_hours_and_a_job_overrides_the_top_level() -> None:
+    default = parse_config(_stale_config({}, GOOD_JOB), "cfg")
+    assert [(j.name, j.stale_after) for j in default.jobs] == [("docs", 108000.0)]
+    top = parse_config(_stale_config({"stale_after": 172800}, GOOD_JOB, {**WEEKLY_JOB, "stale_after": 691200}), "cfg")
+    assert [(j.name, j.stale_after) for j in top.jobs] == [("docs", 172800.0), ("archive", 691200.0)]
+    own = parse_config(_stale_config({}, GOOD_JOB, {**WEEKLY_JOB, "stale_after": 1.5}), "cfg")
+    assert [(j.name, j.stale_after) for j in own.jobs] == [("docs", 108000.0), ("archive", 1.5)]
+
+
+@pytest.mark.parametrize("bad", [0, -1, "x", True, None, float("nan"), float("inf")], ids=repr)
+def test_stale_after_bad_values_name_the_file_job_and_key(bad: Any) -> None:
+    with pytest.raises(InputError, match=re.escape(f"cfg: stale_after: expected seconds > 0, got {bad!r}") + "$"):
+        parse_config(_stale_config({"stale_after": bad}, GOOD_JOB), "cfg")
+    with pytest.raises(InputError,
+                       match=re.escape(f"cfg: job archive: stale_after: expected seconds > 0, got {bad!r}") + "$"):
+        parse_config(_stale_config({}, GOOD_JOB, {**WEEKLY_JOB, "stale_after": bad}), "cfg")
+
+
+def test_stale_after_metric_for_every_job_run_or_not(tmp_path: Path) -> None:
+    config = parse_config(_stale_config({"state_dir": str(tmp_path / "state"), "stale_after": 93600}, GOOD_JOB,
+                                        {**WEEKLY_JOB, "stale_after": 691200}), "cfg")
+    registry = CollectorRegistry()
+    registry.register(BackupCollector(config))  # no job has run: the thresholds come from the configuration alone
+    assert registry.get_sample_value("provsec_backup_stale_after_seconds", {"backup_job": "docs"}) == 93600.0
+    assert registry.get_sample_value("provsec_backup_stale_after_seconds", {"backup_job": "archive"}) == 691200.0
+    assert registry.get_sample_value("provsec_backup_last_success_timestamp_seconds", {"backup_job": "archive"}) == 0
 
 
 # ------------------------------------------------------------------------------------ second-site copy

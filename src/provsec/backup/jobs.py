@@ -9,17 +9,23 @@ env: {RESTIC_CACHE_DIR: /var/cache/provsec/restic-cache}  # optional backend set
 state_dir: /var/lib/provsec/backup
 textfile_dir: /var/lib/prometheus/node-exporter
 group_by: [host, tags]          # explicit: retention groups snapshots this way
+stale_after: 108000             # optional, seconds (default 30 h); a job's own stale_after overrides it
 retention:                      # per data class
   documents: {keep_daily: 7, keep_weekly: 4, keep_monthly: 12}
   databases: {keep_daily: 14, keep_weekly: 8, keep_monthly: 24}
 jobs:
   - {name: etc, kind: files, class: documents, paths: [/etc], exclude: ["*.swp"]}
+  - {name: archive, kind: files, class: documents, paths: [/srv/archive], stale_after: 691200}  # weekly: 8 days
   - {name: ioffice-db, kind: postgresql, class: databases, database: ioffice}
   - {name: portal-db, kind: mariadb, class: databases, database: portal,
      client_command: [mariadb, --socket=/run/mysqld/mysqld.sock]}
   - {name: postgresql-roles, kind: postgresql_roles, class: databases}
 ```
 Every snapshot carries the tags `provsec`, `job=<name>` and `class=<class>`.
+
+`stale_after` is how old a job's last run in state ok may get before the alert ProvsecBackupStale fires
+(exporters/rules/backup.yml, through the metric provsec_backup_stale_after_seconds): the top-level value applies to
+every job, a job's own value overrides it. Raise it for a job that runs less often than daily.
 
 A database job's dump is plain SQL without CREATE DATABASE / `\\connect` / USE (see `default_dump_command`), so a
 drill or a restore can load it into a database of another name. `client_command` (optional) is the client that
@@ -32,9 +38,10 @@ lacks before the databases are restored."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,10 +56,11 @@ KEEP_KEYS = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_mont
 GROUP_BY = ("host", "paths", "tags")
 NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 TOP_KEYS = {"repository", "password_file", "restic_binary", "env", "state_dir", "textfile_dir", "group_by",
-            "retention", "jobs"}
+            "retention", "jobs", "stale_after"}
 JOB_KEYS = {"name", "kind", "class", "paths", "exclude", "database", "dump_command", "client_command",
-            "timeout"}
+            "timeout", "stale_after"}
 DEFAULT_TIMEOUT = 6 * 3600
+DEFAULT_STALE_AFTER = 30 * 3600  # a daily job, plus 6 h for the timer's random delay, a long run, one retry
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,7 @@ class Job:
     dump_command: tuple[str, ...] = ()
     client_command: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
+    stale_after: float = DEFAULT_STALE_AFTER  # resolved: the job's own stale_after, else the configuration's
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -175,6 +184,7 @@ def parse_config(data: Any, source: str) -> BackupConfig:
     if bad:
         raise InputError(f"{source}: group_by: {bad[0]!r} is not one of {', '.join(GROUP_BY)}")
     retention = _retention(data["retention"], source)
+    stale_after = _stale_after(data.get("stale_after", DEFAULT_STALE_AFTER), f"{source}: stale_after")
     if not isinstance(data["jobs"], list) or not data["jobs"]:
         raise InputError(f"{source}: jobs: expected a non-empty list")
     jobs: list[Job] = []
@@ -182,7 +192,8 @@ def parse_config(data: Any, source: str) -> BackupConfig:
         job = _job(raw, f"{source}: jobs[{index}]", retention)
         if any(j.name == job.name for j in jobs):
             raise InputError(f"{source}: job {job.name}: name: used twice")
-        jobs.append(job)
+        own = _stale_after(raw.get("stale_after", stale_after), f"{source}: job {job.name}: stale_after")
+        jobs.append(replace(job, stale_after=own))
     textfile = data.get("textfile_dir")
     return BackupConfig(
         source=source,
@@ -193,6 +204,14 @@ def parse_config(data: Any, source: str) -> BackupConfig:
         retention=retention,
         jobs=tuple(jobs),
     )
+
+
+def _stale_after(value: Any, where: str) -> float:
+    """A stale threshold: seconds, a finite number > 0 (NaN or infinity would silence ProvsecBackupStale)."""
+    if (not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value)
+            or value <= 0):
+        raise InputError(f"{where}: expected seconds > 0, got {value!r}")
+    return float(value)
 
 
 def _retention(value: Any, source: str) -> dict[str, dict[str, int]]:

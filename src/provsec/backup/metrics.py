@@ -22,7 +22,8 @@ TEXTFILE_NAME = "provsec_backup.prom"
 
 
 class BackupCollector(Collector):
-    """Last run, last success, last check and last drill per job, from the backup state directory."""
+    """Last run, last success, last check and last drill per job, from the backup state directory; each job's
+    stale threshold from the configuration."""
 
     def __init__(self, config: BackupConfig) -> None:
         self.config = config
@@ -43,6 +44,11 @@ class BackupCollector(Collector):
         count = GaugeMetricFamily("provsec_backup_snapshots", "Snapshots of the job in the repository as last known: "
                             "counted by the last forget (retention), plus one per snapshot saved since.",
                             labels=["backup_job"])
+        stale_after = GaugeMetricFamily("provsec_backup_stale_after_seconds", "Age of the last run in state ok past "
+                                        "which the job is stale (its stale_after; alert ProvsecBackupStale).",
+                                        labels=["backup_job"])
+        for configured in self.config.jobs:
+            stale_after.add_metric([configured.name], configured.stale_after)
         for row in status(self.config):
             job = row["job"]
             for name in STATES:
@@ -53,7 +59,7 @@ class BackupCollector(Collector):
                 duration.add_metric([job], float(row["duration_s"]))
                 added.add_metric([job], float(row["bytes_added"]))
             count.add_metric([job], float(row["snapshots"]))
-        yield from (state, last_run, last_ok, duration, added, count)
+        yield from (state, last_run, last_ok, stale_after, duration, added, count)
 
         check = store.last_check()
         if check is not None:

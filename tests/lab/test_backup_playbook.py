@@ -67,7 +67,7 @@ COUNTS = """runuser -u postgres -- psql -d ioffice -Atc \
 mariadb -N -B -e 'select (select count(*) from portal.bai_viet), (select count(*) from portal.lien_he)'
 """
 EXPECTED_COUNTS = "4321|77|0\n3210\t0\n"  # the rows DB_SETUP inserted
-ROLES = """runuser -u postgres -- psql -d ioffice -Atc "select r.rolname, r.rolcanlogin, r.rolconnlimit,
+ROLES = r"""runuser -u postgres -- psql -d ioffice -Atc "select r.rolname, r.rolcanlogin, r.rolconnlimit,
   pg_has_role('ioffice_app', 'Văn thư', 'MEMBER'), (select tableowner from pg_tables where tablename = 'van_ban'),
   has_table_privilege('Văn thư', 'public.\"NguoiDung\"', 'SELECT') from pg_roles r where r.rolname = 'ioffice_app'"
 """

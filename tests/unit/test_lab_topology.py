@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 import pytest
@@ -78,8 +79,23 @@ def test_mirror_is_read_from_deb822_sources(tmp_path: Path) -> None:
     mirror = base.host_mirror(src, tmp_path / "none.list")
     assert mirror.debian == "http://mirror.example.invalid/debian"
     assert mirror.security == "http://mirror.example.invalid/debian-security"
-    text = base.sources_for("trixie", mirror)
+    where, text = base.sources_for("trixie", mirror)
+    assert where == Path("/etc/apt/sources.list.d/debian.sources")
     assert "Suites: trixie trixie-updates" in text and "Suites: trixie-security" in text
+
+
+def test_bookworm_hosts_get_the_one_line_sources_list_of_debian_12_s_installer() -> None:
+    """Lynis 3.0.8 (PKGS-7388) finds the security archive by 'security' followed by a space or a slash."""
+    mirror = base.Mirror("http://mirror.example.invalid/debian", "http://mirror.example.invalid/debian-security")
+    where, text = base.sources_for("bookworm", mirror)
+    assert where == Path("/etc/apt/sources.list")
+    key = "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
+    assert [line for line in text.splitlines() if not line.startswith("#")] == [
+        f"deb {key} http://mirror.example.invalid/debian bookworm main",
+        f"deb {key} http://mirror.example.invalid/debian bookworm-updates main",
+        f"deb {key} http://mirror.example.invalid/debian-security bookworm-security main",
+    ]
+    assert re.search(r"security.debian.org|security.ubuntu.com|security/? ", text.splitlines()[-1])
 
 
 def test_mirror_is_read_from_a_one_line_sources_list(tmp_path: Path) -> None:

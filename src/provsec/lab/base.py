@@ -59,11 +59,19 @@ def host_mirror(sources: Path = APT_SOURCES, legacy: Path = APT_SOURCES_LEGACY) 
     return Mirror(debian=debian, security=(sec[0] if sec else debian + "-security").rstrip("/"))
 
 
-def sources_for(release: str, mirror: Mirror) -> str:
+def sources_for(release: str, mirror: Mirror) -> tuple[Path, str]:
+    """Where a fresh install of the release keeps its apt sources, and what they say (this machine's mirror).
+    bookworm: the one-line /etc/apt/sources.list Debian 12's installer writes (Lynis 3.0.8's PKGS-7388 finds
+    the security archive only in that format: it looks for "security" followed by a space or a slash, which a
+    deb822 `URIs:` line ending in "-security" never has); later releases: deb822 debian.sources."""
     keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
-    return (
-        "# Written by provsec lab: this machine's mirror, reached through the lab's apt proxy.\n"
-        f"Types: deb\nURIs: {mirror.debian}\nSuites: {release} {release}-updates\nComponents: main\n"
+    head = "# Written by provsec lab: this machine's mirror, reached through the lab's apt proxy.\n"
+    if release == "bookworm":
+        lines = [f"deb [signed-by={keyring}] {mirror.debian} {suite} main" for suite in (release, f"{release}-updates")]
+        lines.append(f"deb [signed-by={keyring}] {mirror.security} {release}-security main")
+        return APT_SOURCES_LEGACY, head + "\n".join(lines) + "\n"
+    return APT_SOURCES, (
+        head + f"Types: deb\nURIs: {mirror.debian}\nSuites: {release} {release}-updates\nComponents: main\n"
         f"Signed-By: {keyring}\n\n"
         f"Types: deb\nURIs: {mirror.security}\nSuites: {release}-security\nComponents: main\n"
         f"Signed-By: {keyring}\n"
@@ -71,7 +79,7 @@ def sources_for(release: str, mirror: Mirror) -> str:
 
 
 # Bump when _customise changes what a base contains, so cached bases are rebuilt.
-BASE_FORMAT = "3"
+BASE_FORMAT = "4"
 
 
 def cache_key(release: str, packages: tuple[str, ...] = PACKAGES) -> str:
@@ -139,10 +147,10 @@ def _chroot(root: Path, *argv: str) -> None:
 def _customise(root: Path, release: str, mirror: Mirror) -> None:
     """Make the bare system look like a freshly installed server, minus what must be unique per host."""
     etc = root / "etc"
-    (etc / "apt" / "sources.list.d" / "debian.sources").write_text(sources_for(release, mirror))
-    legacy = etc / "apt" / "sources.list"
-    if legacy.exists():
-        legacy.unlink()
+    where, text = sources_for(release, mirror)
+    for path in (APT_SOURCES, APT_SOURCES_LEGACY):  # one file only: what debootstrap wrote goes
+        (root / path.relative_to("/")).unlink(missing_ok=True)
+    (root / where.relative_to("/")).write_text(text)
     _chroot(root, "apt-get", "update", "-qq")  # hosts can install at once; they refresh through the proxy
     (etc / "apt" / "apt.conf.d" / "01provsec-lab-proxy").write_text(
         "# The lab's hosts reach packages only through the apt proxy on the control node.\n"

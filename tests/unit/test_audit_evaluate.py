@@ -52,7 +52,7 @@ def evidence(**overrides: Any) -> dict[str, Any]:
             "ciphers": ["chacha20-poly1305@openssh.com,aes256-gcm@openssh.com"],
             "macs": ["hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com"],
             "x11forwarding": ["no"], "loglevel": ["VERBOSE"], "banner": ["/etc/issue.net"],
-            "logingracetime": ["60"]}},
+            "logingracetime": ["60"], "tcpkeepalive": ["no"]}},
         "sysctl": {k: {"value": v} for k, v in {
             "kernel.randomize_va_space": "2", "kernel.yama.ptrace_scope": "1", "fs.suid_dumpable": "0",
             "kernel.kptr_restrict": "1", "kernel.dmesg_restrict": "1", "net.ipv4.conf.all.accept_redirects": "0",

@@ -12,12 +12,15 @@ password file, cache directory; one repository each):
                    `restic restore` followed by the same verification by hand (`sha256sum --strict -c`);
 - retention        provsec `forget_jobs` (policy keep_last 1 of the two snapshots, one prune, state + metrics)
                    against `restic forget` with the same policy and tags followed by `restic prune`.
-Prints one row per operation: seconds for each, the overhead and the target — wrapper overhead
-≤ max(3 %, 0.3 s) over raw restic; drill ≤ 1.3x the raw restore + hand verification. Exit 1 if a target is
-missed or a run/drill is not ok. Every step is bounded (--time-limit for the whole bench; restic calls get
-their own timeouts) and the temp directory is removed at the end (--keep to look at it).
+Each operation is measured in --rounds rounds (default 3), each round on fresh repositories for both sides, the
+side that goes first alternating from round to round (page cache and write-back favour neither); the data
+changes by another ~1 % before each round's incremental. Prints one row per operation: the median seconds of
+each side, the overhead of the medians and the target — wrapper overhead ≤ max(3 %, 0.3 s) over raw restic;
+drill ≤ 1.3x the raw restore + hand verification — and every round's pair. Exit 1 if a target is missed or a
+run/drill is not ok. Every step is bounded (--time-limit for the whole bench; restic calls get their own
+timeouts) and the temp directory is removed at the end (--keep to look at it).
 
-Run: `.venv/bin/python bench/backup.py [--size-mb 1024] [--restic PATH] [--workdir DIR]`. No root, no lab.
+Run: `.venv/bin/python bench/backup.py [--size-mb 1024] [--rounds 3] [--restic PATH] [--workdir DIR]`. No root, no lab.
 Figures are wall times on a possibly busy machine: the load average is printed with them.
 """
 
@@ -28,6 +31,7 @@ import os
 import random
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -261,25 +265,87 @@ def provsec_run(config: BackupConfig) -> None:
 @dataclass
 class Row:
     name: str
-    provsec: float
-    raw: float
+    provsec: list[float]
+    raw: list[float]
     raw_label: str = "restic"
 
+    def medians(self) -> tuple[float, float]:
+        return statistics.median(self.provsec), statistics.median(self.raw)
+
     def verdict(self) -> tuple[str, str, bool]:
+        p, r = self.medians()
         if self.name.startswith("drill"):
-            ratio = self.provsec / self.raw
+            ratio = p / r
             ok = ratio <= DRILL_RATIO
             return f"{ratio:5.2f}x", f"<= {DRILL_RATIO}x", ok
-        extra = self.provsec - self.raw
-        pct = 100 * extra / self.raw
-        ok = extra <= max(OVERHEAD_PCT / 100 * self.raw, OVERHEAD_FLOOR_S)
+        extra = p - r
+        pct = 100 * extra / r
+        ok = extra <= max(OVERHEAD_PCT / 100 * r, OVERHEAD_FLOOR_S)
         return f"{pct:+6.1f} % {extra:+6.2f} s", f"<= max({OVERHEAD_PCT:.0f} %, {OVERHEAD_FLOOR_S} s)", ok
 
 
-def retention_row(config: BackupConfig, raw: Raw) -> Row:
-    """provsec forget (policy keep_last 1: one of the two snapshots goes, one prune) against the same forget and a
-    prune by hand, each on its own repository holding the same two backups."""
+def pair(first_is_raw: bool, provsec_op: Callable[[], object], raw_op: Callable[[], object]) -> tuple[float, float]:
+    """(provsec seconds, raw seconds), the two run in the order the round says."""
+    if first_is_raw:
+        r, _ = timed(raw_op)
+        p, _ = timed(provsec_op)
+    else:
+        p, _ = timed(provsec_op)
+        r, _ = timed(raw_op)
+    return p, r
 
+
+Sample = tuple[str, float, float, str]  # operation, provsec s, raw s, what raw is
+
+
+def one_round(work: Path, data: DataSet, binary: str, password: Path, *, timeout: float, index: int) -> list[Sample]:
+    """One round on fresh repositories: first backup, ~1 % change, incremental, restore, drill, retention;
+    (operation, provsec s, raw s, what raw is) per operation. Odd rounds run raw restic first."""
+    src = data.root
+    here = work / f"round-{index}"
+    here.mkdir()
+    config = load_config(write_config(here, binary, src, password, timeout))
+    restic.init(config.repository)
+    raw = Raw(binary, here / "repo-raw", password, here / "cache", timeout)
+    raw("init")
+    raw_first = index % 2 == 1
+    tags = ["--tag", "provsec", "--tag", f"job={JOB}", "--tag", "class=documents"]
+    out: list[Sample] = []
+
+    p, r = pair(raw_first, lambda: provsec_run(config), lambda: raw("--json", "backup", str(src), *tags))
+    out.append(("first backup", p, r, "restic"))
+    changed = change_one_percent(data, seed=7 + index)
+    p, r = pair(raw_first, lambda: provsec_run(config), lambda: raw("--json", "backup", str(src), *tags))
+    out.append((f"incremental ({100 * changed / data.bytes:.1f} %)", p, r, "restic"))
+
+    job = config.job(JOB)
+    p, r = pair(raw_first, lambda: restore(config, job, None, here / "restore-provsec", []),
+                lambda: raw("--json", "restore", "latest", "--target", str(here / "restore-raw")))
+    out.append(("restore", p, r, "restic"))
+    shutil.rmtree(here / "restore-provsec")
+    shutil.rmtree(here / "restore-raw")
+
+    sums = here / "reference.sha256"
+    reference_sums(src, sums, timeout)  # the hand reference, made before and outside the timing
+    checked: list[int] = []
+
+    def provsec_drill() -> None:
+        result = drill(config, job, scratch=here / "scratch")
+        if result.state != "ok":
+            raise RuntimeError(f"provsec backup drill: {result.state}: {result.reason}")
+        checked.append(result.files_checked)
+
+    def raw_drill() -> None:
+        target = here / "drill-raw"
+        raw("--json", "restore", "latest", "--target", str(target))
+        subprocess.run(["sha256sum", "--quiet", "--strict", "-c", str(sums)], cwd=target / str(src).lstrip("/"),
+                       check=True, timeout=timeout)
+        shutil.rmtree(target)  # provsec's drill cleans up too
+
+    p, r = pair(raw_first, provsec_drill, raw_drill)
+    out.append((f"drill ({checked[0]} files)", p, r, "restore + sha256sum -c"))
+
+    # retention: policy keep_last 1, so one of the two snapshots goes and one prune runs, on both sides
     def provsec_forget() -> None:
         [res] = forget_jobs(config, config.select([JOB]))
         if res.state != "ok" or res.forgotten != 1:
@@ -290,12 +356,13 @@ def retention_row(config: BackupConfig, raw: Raw) -> Row:
             "--keep-last", "1")
         raw("--json", "prune")
 
-    p, _ = timed(provsec_forget)
-    r, _ = timed(raw_forget)
-    return Row("retention (forget 1)", p, r, "restic forget + prune")
+    p, r = pair(raw_first, provsec_forget, raw_forget)
+    out.append(("retention (forget 1)", p, r, "restic forget + prune"))
+    shutil.rmtree(here)
+    return out
 
 
-def bench(work: Path, size_mb: int, binary: str, timeout: float) -> list[Row]:
+def bench(work: Path, size_mb: int, binary: str, timeout: float, rounds: int) -> list[Row]:
     src = work / "du-lieu"
     t0 = time.monotonic()
     data = generate(src, size_mb)
@@ -304,50 +371,19 @@ def bench(work: Path, size_mb: int, binary: str, timeout: float) -> list[Row]:
     password = work / "password"
     password.write_text("bench-" + os.urandom(16).hex() + "\n")
     password.chmod(0o600)
-    config = load_config(write_config(work, binary, src, password, timeout))
-    restic.init(config.repository)
-    raw = Raw(binary, work / "repo-raw", password, work / "cache", timeout)
-    raw("init")
-    floor = min(timed(lambda: raw("cat", "config"))[0] for _ in range(3))
+    probe = Raw(binary, work / "repo-floor", password, work / "cache-floor", timeout)
+    probe("init")
+    floor = min(timed(lambda: probe("cat", "config"))[0] for _ in range(3))
     print(f"  floor of any restic call (open the repository, derive the key): {floor:.2f} s per call", flush=True)
-    tags = ["--tag", "provsec", "--tag", f"job={JOB}", "--tag", "class=documents"]
-    rows = []
-
-    p, _ = timed(lambda: provsec_run(config))
-    r, _ = timed(lambda: raw("--json", "backup", str(src), *tags))
-    rows.append(Row("first backup", p, r))
-    print(f"  first backup done ({p:.1f} s / {r:.1f} s)", flush=True)
-
-    changed = change_one_percent(data)
-    p, _ = timed(lambda: provsec_run(config))
-    r, _ = timed(lambda: raw("--json", "backup", str(src), *tags))
-    rows.append(Row(f"incremental ({100 * changed / data.bytes:.1f} %)", p, r))
-
-    job = config.job(JOB)
-    p, _ = timed(lambda: restore(config, job, None, work / "restore-provsec", []))
-    r, _ = timed(lambda: raw("--json", "restore", "latest", "--target", str(work / "restore-raw")))
-    rows.append(Row("restore", p, r))
-    shutil.rmtree(work / "restore-provsec")
-    shutil.rmtree(work / "restore-raw")
-
-    sums = work / "reference.sha256"
-    reference_sums(src, sums, timeout)  # the hand reference, made before and outside the timing
-
-    def raw_drill() -> None:
-        target = work / "drill-raw"
-        raw("--json", "restore", "latest", "--target", str(target))
-        subprocess.run(["sha256sum", "--quiet", "--strict", "-c", str(sums)], cwd=target / str(src).lstrip("/"),
-                       check=True, timeout=timeout)
-        shutil.rmtree(target)  # provsec's drill cleans up too
-
-    p, result = timed(lambda: drill(config, job, scratch=work / "scratch"))
-    if result.state != "ok":
-        raise RuntimeError(f"provsec backup drill: {result.state}: {result.reason}")
-    r, _ = timed(raw_drill)
-    rows.append(Row(f"drill ({result.files_checked} files)", p, r, "restore + sha256sum -c"))
-
-    rows.append(retention_row(config, raw))
-    return rows
+    rows: dict[int, Row] = {}
+    for index in range(rounds):
+        for position, (name, p, r, label) in enumerate(one_round(work, data, binary, password,
+                                                                      timeout=timeout, index=index)):
+            row = rows.setdefault(position, Row(name, [], [], label))
+            row.provsec.append(p)
+            row.raw.append(r)
+        print(f"  round {index + 1} of {rounds} done ({'raw' if index % 2 else 'provsec'} first)", flush=True)
+    return [rows[i] for i in sorted(rows)]
 
 
 def main() -> int:
@@ -356,30 +392,39 @@ def main() -> int:
     parser.add_argument("--restic", default=str(DEFAULT_RESTIC), help=f"restic binary (default {DEFAULT_RESTIC})")
     parser.add_argument("--workdir", help="where the temp directory goes (default: $TMPDIR or /tmp)")
     parser.add_argument("--time-limit", type=int, help="seconds for the whole bench (default 300 + 2 s/MB)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per operation, order alternating (default 3)")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory")
     args = parser.parse_args()
     if args.size_mb < 10:
         parser.error("--size-mb: at least 10 (1 % of it must be measurable)")
-    limit = args.time_limit or 300 + 2 * args.size_mb
+    if not 1 <= args.rounds <= 9:
+        parser.error("--rounds: 1 to 9")
+    limit = args.time_limit or 300 + 2 * args.size_mb * args.rounds
     version = restic.version(restic.Repository("-", Path("-"), restic_binary=args.restic))
     work = Path(tempfile.mkdtemp(prefix="provsec-bench-backup-", dir=args.workdir))
     print(f"bench/backup: {args.size_mb} MiB of mixed data, restic {version} ({args.restic}), "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}, limit {limit} s", flush=True)
     try:
         with time_limit(limit):
-            rows = bench(work, args.size_mb, args.restic, float(limit))
+            rows = bench(work, args.size_mb, args.restic, float(limit), args.rounds)
     finally:
         if args.keep:
             print(f"  kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+    print(f"  medians of {args.rounds} round(s):")
     print(f"  {'operation':<24} {'provsec s':>9} {'raw s':>7}  {'raw is':<22} {'overhead':<18} {'target':<22} verdict")
     failed = False
     for row in rows:
         value, target, ok = row.verdict()
         failed = failed or not ok
-        print(f"  {row.name:<24} {row.provsec:9.2f} {row.raw:7.2f}  {row.raw_label:<22} {value:<18} {target:<22} "
+        p, r = row.medians()
+        print(f"  {row.name:<24} {p:9.2f} {r:7.2f}  {row.raw_label:<22} {value:<18} {target:<22} "
               f"{'meets' if ok else 'MISSES'}")
+    print("  every round (provsec s / raw s):")
+    for row in rows:
+        print(f"    {row.name:<24} " + "   ".join(f"{p:.2f} / {r:.2f}" for p, r in zip(row.provsec, row.raw,
+                                                                                    strict=True)))
     print(f"  load average after: {os.getloadavg()[0]:.2f}")
     return 1 if failed else 0
 

@@ -504,6 +504,8 @@ ALTER ROLE app WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICAT
 ALTER ROLE app SET search_path TO 'public';
 ALTER ROLE postgres SET work_mem TO '64MB';
 CREATE TABLESPACE fast OWNER postgres LOCATION '/srv/fast';
+GRANT ALL ON TABLESPACE fast TO app;
+COMMENT ON TABLESPACE fast IS 'SSD';
 GRANT "Văn ""thư""" TO app GRANTED BY postgres;
 
 \unrestrict k3y
@@ -523,7 +525,7 @@ def test_roles_script_leaves_existing_roles_and_tablespaces_out(tmp_path: Path) 
     assert script.tablespaces == ("fast",)
     text = script.sql.decode()
     assert "ROLE postgres" not in text  # neither its CREATE nor its two ALTERs: an existing role stays as it is
-    assert "TABLESPACE" not in text
+    assert "TABLESPACE" not in text  # neither its CREATE nor the grant and comment that name it
     for kept in ('CREATE ROLE "Văn ""thư""";', "CREATE ROLE app;", "ALTER ROLE app SET search_path TO 'public';",
                  'GRANT "Văn ""thư""" TO app GRANTED BY postgres;', "\\restrict k3y", "\\unrestrict k3y"):
         assert kept in text, kept

@@ -188,6 +188,7 @@ def _last_line(path: Path, blank: set[bytes], skip_prefix: bytes | None) -> byte
 _GLOBALS_TRAILER = b"-- PostgreSQL database cluster dump complete"
 _ROLE_LINE = re.compile(rb"(CREATE|ALTER) ROLE (" + _PG_IDENT + rb")[ ;]")
 _TABLESPACE_LINE = re.compile(rb"CREATE TABLESPACE (" + _PG_IDENT + rb") ")
+_TABLESPACE_REF = re.compile(rb"\bTABLESPACE (" + _PG_IDENT + rb")")  # ALTER/GRANT/COMMENT … TABLESPACE name
 
 
 def _pg_name(ident: bytes) -> str:
@@ -200,8 +201,8 @@ def _pg_name(ident: bytes) -> str:
 class RolesScript:
     """What applying a globals dump to a server does: the SQL to run (existing roles' CREATE and ALTER lines
     left out: a role that exists stays exactly as it is), the roles it creates, the ones it leaves alone and
-    the tablespaces it leaves out (CREATE TABLESPACE needs a directory on this server and cannot run inside
-    the one transaction the script runs in)."""
+    the tablespaces it leaves out with every statement naming them (CREATE TABLESPACE needs a directory on
+    this server and cannot run inside the one transaction the script runs in)."""
 
     sql: bytes
     created: tuple[str, ...]
@@ -230,6 +231,9 @@ def roles_script(path: Path, existing: set[str]) -> RolesScript:
                 space = _TABLESPACE_LINE.match(line)
                 if space:
                     spaces.append(_pg_name(space.group(1)))
+                    continue
+                named = _TABLESPACE_REF.search(line)
+                if named and _pg_name(named.group(1)) in spaces:
                     continue
                 keep.append(line)
     except OSError as exc:

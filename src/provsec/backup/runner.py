@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import time
@@ -208,12 +209,15 @@ def restore_database(config: BackupConfig, job: Job, snapshot: str | None, name:
             database.restore_database(srv, name, _restored_dump(config, job, snap, area, srv))
         except database.DatabaseError as exc:
             roles = [j.name for j in config.jobs if j.kind == "postgresql_roles"]
-            if job.kind == "postgresql" and "role" in str(exc) and "does not exist" in str(exc):
+            if job.kind == "postgresql" and _MISSING_ROLE.search(str(exc)):
                 hint = (f"restore the roles first: provsec backup restore {roles[0]} --to-server" if roles else
                         "create the roles the dump names first (no postgresql_roles job is configured)")
                 raise database.DatabaseError(f"{exc}; {hint}") from exc
             raise
     return snap
+
+
+_MISSING_ROLE = re.compile(r'role "(?:[^"]|"")+" does not exist')  # psql's error for an owner or grantee
 
 
 def restore_roles(config: BackupConfig, job: Job, snapshot: str | None,

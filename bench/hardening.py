@@ -34,6 +34,15 @@ def playbook(*args: str) -> tuple[float, str, int]:
     return time.monotonic() - started, res.stdout, res.returncode
 
 
+SLOWEST = re.compile(r"^(\S.*?) -{3,} (\d+\.\d+)s$", flags=re.MULTILINE)
+
+
+def slowest(output: str, count: int = 8) -> list[tuple[str, float]]:
+    """The slowest tasks of a run, from the summary of ansible.cfg's profile_tasks callback."""
+    tasks = [(m.group(1).strip(), float(m.group(2))) for m in SLOWEST.finditer(output)]
+    return sorted(tasks, key=lambda t: -t[1])[:count]
+
+
 def changed(output: str, host: str) -> int:
     found = re.search(rf"^{re.escape(host)}\s+:.*changed=(\d+)", output, flags=re.MULTILINE)
     return int(found.group(1)) if found else -1
@@ -113,6 +122,8 @@ def main() -> int:
           f"{'' if rc1 == 0 else '  FAILED'}")
     print(f"  one host, re-run    : {again:6.1f} s  changed={changed(out2, ONE):<3} target {TARGET_AGAIN_S:.0f} s"
           f"{'' if rc2 == 0 else '  FAILED'}")
+    for label, output in (("first run", out1), ("re-run", out2)):
+        print(f"    slowest tasks, {label}: " + "; ".join(f"{name} {secs:.0f} s" for name, secs in slowest(output)))
     print(f"  {len(hosts)} hosts, parallel  : {parallel:6.1f} s  = {parallel / first:.1f}x one host "
           f"(target {TARGET_PARALLEL_X:.0f}x), forks={forks()}{'' if rc3 == 0 else '  FAILED'}")
     print(f"  Lynis {before.version} on {ONE}: hardening index {before.index} before -> {after.index} after; "

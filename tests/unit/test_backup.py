@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import filecmp
+import hashlib
 import json
 import os
 import re
@@ -774,3 +775,30 @@ def test_copy_configuration_errors_name_the_file_and_key(tmp_path: Path, capsys:
     conf.write_text(yaml.safe_dump({"state_dir": "/s", "copies": [{"name": "a", "from": {}, "to": {}}]}))
     assert main(["backup", "--config", str(conf), "copy"]) == 2
     assert f"{conf}: copies[0]: from: expected a mapping with repository and password_file" in capsys.readouterr().err
+
+
+def test_manifest_hashes_every_file_and_reuses_unchanged_ones(tmp_path: Path) -> None:
+    """The manifest lists the job's regular files (no symlink, nothing excluded) with their sha256, hashed on
+    several threads; a file whose size, times and inode are unchanged keeps the previous hash without being read."""
+    from provsec.backup import manifest
+
+    root = tmp_path / "data"
+    (root / "a" / "b").mkdir(parents=True)
+    contents = {f"{root}/a/f{i}.bin": os.urandom(1000 * i + 1) for i in range(12)}
+    contents[f"{root}/a/b/công văn.txt"] = "Sở Thông tin\n".encode()
+    for path, data in contents.items():
+        Path(path).write_bytes(data)
+    (root / "a" / "skip.swp").write_bytes(b"excluded")
+    (root / "a" / "link").symlink_to("f1.bin")
+    files = manifest.build([root], ["*.swp"])
+    assert {p: e.sha256 for p, e in files.items()} == {p: hashlib.sha256(d).hexdigest() for p, d in contents.items()}
+    assert all(files[p].size == len(d) for p, d in contents.items())
+
+    kept, rewritten = f"{root}/a/f3.bin", f"{root}/a/f4.bin"
+    previous = dict(files)
+    previous[kept] = dataclasses.replace(files[kept], sha256="0" * 64)  # only a reuse can bring this back
+    Path(rewritten).write_bytes(b"new content")
+    again = manifest.build([root], ["*.swp"], previous)
+    assert again[kept].sha256 == "0" * 64
+    assert again[rewritten].sha256 == hashlib.sha256(b"new content").hexdigest()
+    assert set(again) == set(contents)

@@ -22,6 +22,7 @@ import json
 import os
 import stat
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from provsec.backup.restic import iso, utcnow
 from provsec.errors import InputError
 
 CHUNK = 1 << 20
+HASH_THREADS = 4  # at most; one per core
 VERSION = 1
 
 
@@ -109,21 +111,37 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _digest_or_none(path: str) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None  # unreadable now: restic will say so (exit 3 → partial)
+
+
 def build(paths: Sequence[Path], exclude: Sequence[str], previous: dict[str, Entry] | None = None) -> dict[str, Entry]:
+    """Every regular file of the job with its hash: reused from previous when unchanged, else read — on one
+    thread per core (hashlib lets go of the GIL while it hashes): a first backup hashes the whole job before
+    restic starts, 0.75 s per GiB on one core of this machine."""
     previous = previous or {}
-    files: dict[str, Entry] = {}
+    found: list[tuple[str, os.stat_result]] = []
+    reused: dict[str, Entry] = {}
     for path, st in _walk(paths, exclude):
         old = previous.get(path)
         if old and (old.size, old.mtime_ns, old.ctime_ns, old.inode) == (
             st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
         ):
-            files[path] = old
-            continue
-        try:
-            digest = sha256_file(path)
-        except OSError:
-            continue  # unreadable now: restic will say so (exit 3 → partial)
-        files[path] = Entry(st.st_size, st.st_mtime_ns, digest, st.st_ctime_ns, st.st_ino)
+            reused[path] = old
+        found.append((path, st))
+    todo = [(path, st) for path, st in found if path not in reused]
+    with ThreadPoolExecutor(max_workers=max(1, min(HASH_THREADS, os.cpu_count() or 1))) as pool:
+        digests = dict(zip((path for path, _ in todo), pool.map(_digest_or_none, (path for path, _ in todo)),
+                           strict=True))
+    files: dict[str, Entry] = {}
+    for path, st in found:  # the walk's order
+        if path in reused:
+            files[path] = reused[path]
+        elif (digest := digests[path]) is not None:
+            files[path] = Entry(st.st_size, st.st_mtime_ns, digest, st.st_ctime_ns, st.st_ino)
     return files
 
 

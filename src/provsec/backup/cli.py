@@ -204,8 +204,6 @@ def restore_command(args: argparse.Namespace) -> int:
             print(f"tablespaces NOT created (make their directories, then run their CREATE TABLESPACE from the dump "
                   f"restored with --target): {', '.join(script.tablespaces)}")
         return 0
-    if job.kind == "postgresql_roles" and args.to_database is not None:
-        raise InputError(f"job {job.name}: a postgresql_roles job restores with --to-server")
     if args.to_database is not None:
         if job.kind == "files":
             raise InputError(f"job {job.name}: --to-database is for database jobs; use --target DIR")

@@ -208,8 +208,8 @@ def restore_database(config: BackupConfig, job: Job, snapshot: str | None, name:
         try:
             database.restore_database(srv, name, _restored_dump(config, job, snap, area, srv))
         except database.DatabaseError as exc:
-            roles = [j.name for j in config.jobs if j.kind == "postgresql_roles"]
             if job.kind == "postgresql" and _MISSING_ROLE.search(str(exc)):
+                roles = [j.name for j in config.jobs if j.kind == "postgresql_roles"]
                 hint = (f"restore the roles first: provsec backup restore {roles[0]} --to-server" if roles else
                         "create the roles the dump names first (no postgresql_roles job is configured)")
                 raise database.DatabaseError(f"{exc}; {hint}") from exc
@@ -228,12 +228,18 @@ def restore_roles(config: BackupConfig, job: Job, snapshot: str | None,
     if job.kind != "postgresql_roles":
         raise InputError(f"job {job.name}: --to-server is for postgresql_roles jobs (a {job.kind} job restores "
                          "with --target" + (" or --to-database)" if job.kind != "files" else ")"))
-    srv = server(job)
     snap = resolve(config, job, snapshot)
     with _scratch_area(scratch or config.state_dir / "restore-scratch", job) as area:
-        script = database.roles_script(_restored_dump(config, job, snap, area, srv), srv.roles())
-        srv.apply_roles(script, keep=True)
-    return snap, script
+        return snap, _apply_roles(config, job, snap, area, keep=True)
+
+
+def _apply_roles(config: BackupConfig, job: Job, snap: Snapshot, area: Path, *, keep: bool) -> database.RolesScript:
+    """The roles job's dump from snap (restored into area, trailer checked), fitted to this server's roles and
+    run in one transaction: committed for a restore (keep), rolled back for a drill."""
+    srv = server(job)
+    script = database.roles_script(_restored_dump(config, job, snap, area, srv), srv.roles())
+    srv.apply_roles(script, keep=keep)
+    return script
 
 
 @dataclass(frozen=True)
@@ -335,9 +341,7 @@ def _drill_roles(config: BackupConfig, job: Job, snap: Snapshot, area: Path) -> 
     t0 = time.monotonic()
     where = f"snapshot {snap.short_id}"
     try:
-        srv = server(job)
-        script = database.roles_script(_restored_dump(config, job, snap, area, srv), srv.roles())
-        srv.apply_roles(script, keep=False)
+        script = _apply_roles(config, job, snap, area, keep=False)
         rto = round(time.monotonic() - t0, 3)
     except ResticError as exc:
         return "failed", f"restore failed: {exc}", None

@@ -115,29 +115,32 @@ def _digest_or_none(path: str) -> str | None:
     try:
         return sha256_file(path)
     except OSError:
-        return None  # unreadable now: restic will say so (exit 3 → partial)
+        return None
+
+
+def hash_files(paths: Sequence[str]) -> dict[str, str | None]:
+    """sha256 of each file (None: unreadable or gone), on one thread per core (at most HASH_THREADS): hashlib
+    lets go of the GIL while it hashes, so a first backup's manifest and a drill's check share the cores
+    (1 GiB here: 1.08 s on one thread, 0.61 s on two)."""
+    with ThreadPoolExecutor(max_workers=max(1, min(HASH_THREADS, os.cpu_count() or 1))) as pool:
+        return dict(zip(paths, pool.map(_digest_or_none, paths), strict=True))
 
 
 def build(paths: Sequence[Path], exclude: Sequence[str], previous: dict[str, Entry] | None = None) -> dict[str, Entry]:
-    """Every regular file of the job with its hash: reused from previous when unchanged, else read — on one
-    thread per core (hashlib lets go of the GIL while it hashes): a first backup hashes the whole job before
-    restic starts, 0.75 s per GiB on one core of this machine."""
+    """Every regular file of the job with its hash: reused from previous when size, mtime, ctime and inode are
+    unchanged, else read (hash_files). A file unreadable now is left out: restic will say so (exit 3 → partial)."""
     previous = previous or {}
-    found: list[tuple[str, os.stat_result]] = []
+    found = list(_walk(paths, exclude))
     reused: dict[str, Entry] = {}
-    for path, st in _walk(paths, exclude):
+    for path, st in found:
         old = previous.get(path)
         if old and (old.size, old.mtime_ns, old.ctime_ns, old.inode) == (
             st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
         ):
             reused[path] = old
-        found.append((path, st))
-    todo = [(path, st) for path, st in found if path not in reused]
-    with ThreadPoolExecutor(max_workers=max(1, min(HASH_THREADS, os.cpu_count() or 1))) as pool:
-        digests = dict(zip((path for path, _ in todo), pool.map(_digest_or_none, (path for path, _ in todo)),
-                           strict=True))
+    digests = hash_files([path for path, _ in found if path not in reused])
     files: dict[str, Entry] = {}
-    for path, st in found:  # the walk's order
+    for path, st in found:
         if path in reused:
             files[path] = reused[path]
         elif (digest := digests[path]) is not None:
@@ -197,19 +200,23 @@ def load_previous(path: Path) -> dict[str, Entry]:
 def verify(files: dict[str, Entry], restored_root: Path) -> Verification:
     """Compare every manifest entry with the file restored under restored_root (absolute paths re-rooted)."""
     result = Verification()
+    restored = {path: str(restored_root / path.lstrip("/")) for path in files}
+    digests = hash_files(list(restored.values()))
     for path, entry in sorted(files.items()):
         result.checked += 1
-        restored = restored_root / path.lstrip("/")
-        try:
-            st = os.lstat(restored)
-            digest = sha256_file(restored)
-        except OSError:
+        digest = digests[restored[path]]
+        if digest is None:
             result.missing.append(path)
-            continue
-        if digest == entry.sha256:
+        elif digest == entry.sha256:
             result.ok += 1
-        elif st.st_mtime_ns != entry.mtime_ns or st.st_size != entry.size:
-            result.changed_during_backup.append(path)
         else:
-            result.mismatched.append(path)
+            try:
+                st = os.lstat(restored[path])
+            except OSError:
+                result.missing.append(path)
+                continue
+            if st.st_mtime_ns != entry.mtime_ns or st.st_size != entry.size:
+                result.changed_during_backup.append(path)
+            else:
+                result.mismatched.append(path)
     return result

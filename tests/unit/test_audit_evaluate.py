@@ -46,13 +46,13 @@ def evidence(**overrides: Any) -> dict[str, Any]:
         "virtualization": {"virt": "kvm", "container": "none"},
         "sshd": {"values": {
             "port": ["22"], "passwordauthentication": ["no"], "permitrootlogin": ["no"],
-            "permitemptypasswords": ["no"], "maxauthtries": ["4"], "clientaliveinterval": ["300"],
+            "permitemptypasswords": ["no"], "maxauthtries": ["3"], "clientaliveinterval": ["300"],
             "clientalivecountmax": ["3"], "allowgroups": ["provsec-admins"],
             "kexalgorithms": ["sntrup761x25519-sha512@openssh.com,curve25519-sha256,kex-strict-s-v00@openssh.com"],
             "ciphers": ["chacha20-poly1305@openssh.com,aes256-gcm@openssh.com"],
             "macs": ["hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com"],
             "x11forwarding": ["no"], "loglevel": ["VERBOSE"], "banner": ["/etc/issue.net"],
-            "logingracetime": ["60"], "tcpkeepalive": ["no"]}},
+            "logingracetime": ["60"], "tcpkeepalive": ["no"], "maxsessions": ["2"]}},
         "sysctl": {k: {"value": v} for k, v in {
             "kernel.randomize_va_space": "2", "kernel.yama.ptrace_scope": "1", "fs.suid_dumpable": "0",
             "kernel.kptr_restrict": "1", "kernel.dmesg_restrict": "1", "net.ipv4.conf.all.accept_redirects": "0",
@@ -136,8 +136,8 @@ def test_live_value_that_differs_fails_with_the_evidence(catalogue: Catalogue) -
     results = results_by_id(evaluate_host(catalogue, VM, doc, TODAY))
     ssh = results["PS-SSH-04"]
     assert (ssh.status, ssh.evidence, ssh.actual) == ("fail", "sshd -T: maxauthtries 6", "6")
-    assert ssh.expected == {"op": "le", "value": 4}
-    assert "'6' is not ≤ 4" in ssh.reason
+    assert ssh.expected == {"op": "le", "value": 3}
+    assert "'6' is not ≤ 3" in ssh.reason
     assert results["PS-KERNEL-09"].evidence == "sysctl net.ipv4.tcp_syncookies = 0"
     assert results["PS-ACCOUNTS-12"].reason == "mode 0644 allows more than 0640"
     assert results["PS-SSH-09"].reason == "not allowed: 3des-cbc"

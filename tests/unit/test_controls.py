@@ -197,7 +197,7 @@ def test_ansible_filter() -> None:
 
     module = _filter_module()
     provsec_control = module.FilterModule().filters()["provsec_control"]
-    assert provsec_control("PS-SSH-04", 3) == 4
+    assert provsec_control("PS-SSH-04", 3) == 3
     assert provsec_control("PS-ACCOUNTS-06", "2") == 90
     with pytest.raises(AnsibleFilterError, match="no control 'PS-SSH-4'"):
         provsec_control("PS-SSH-4", 3)

@@ -57,6 +57,7 @@ CHECK_TYPES: dict[str, CheckType] = {
     "file": CheckType(("path", "mode_max"), ("owner", "group"), ()),
     "file_regex": CheckType(("path", "regex", "op"), (), FLAG_OPS),
     "package_absent": CheckType(("name",), (), ()),
+    "executables": CheckType(("name", "mode_max"), ("owner",), ()),
     "service": CheckType(("name", "op"), (), ("eq", "superset")),
     "nft": CheckType(("kind",), (), ()),
     "chrony": CheckType(("op",), (), ("present", "ge")),
@@ -68,7 +69,7 @@ WAN_CHECK_TYPES: dict[str, CheckType] = {
     "router": CheckType(("rule",), (), ()),
 }
 # Check types that state what must hold themselves: their level value is `true` (or null).
-FLAG_TYPES = ("file", "package_absent", "nft", "router")
+FLAG_TYPES = ("file", "package_absent", "executables", "nft", "router")
 
 ID_RE = re.compile(r"^PS-[A-Z0-9]+-[0-9]{2}$")
 CONCERN_RE = re.compile(r"^[a-z][a-z0-9]*$")
@@ -78,6 +79,7 @@ MODE_RE = re.compile(r"^0[0-7]{3,4}$")
 ACCOUNT_RE = re.compile(r"^[a-z_][a-z0-9_-]*\$?$")
 PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 UNIT_RE = re.compile(r"^[A-Za-z0-9@_.:-]+$")
+COMMAND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._-]*$")
 
 
 # --- the model -----------------------------------------------------------------------------------
@@ -200,6 +202,7 @@ def checks_request(controls: tuple[Control, ...] | list[Control]) -> dict[str, A
     regexes: dict[tuple[str, str], None] = {}
     packages: set[str] = set()
     services: set[str] = set()
+    executables: set[str] = set()
     flags = {
         "sshd": "sshd", "login_defs": "login_defs", "pwquality": "pwquality", "faillock": "faillock",
         "useradd_default": "useradd_default", "journald": "journald", "chrony": "chrony", "nft": "nft",
@@ -221,11 +224,14 @@ def checks_request(controls: tuple[Control, ...] | list[Control]) -> dict[str, A
             packages.update(check.names)
         elif check.type == "service":
             services.update(check.names)
+        elif check.type == "executables":
+            executables.update(check.names)
     request["sysctl"] = sorted(sysctl)
     request["files"] = sorted(files)
     request["file_regex"] = [{"path": p, "regex": r} for p, r in regexes]
     request["packages"] = sorted(packages)
     request["services"] = sorted(services)
+    request["executables"] = sorted(executables)
     return request
 
 
@@ -461,11 +467,12 @@ class _Control:
                 fields[key] = value[key]
         if "name" in value:
             names = value["name"] if isinstance(value["name"], list) else [value["name"]]
-            pattern = PACKAGE_RE if kind == "package_absent" else UNIT_RE
+            pattern = {"package_absent": PACKAGE_RE, "executables": COMMAND_RE}.get(kind, UNIT_RE)
             if not names or not all(isinstance(n, str) and pattern.match(n) for n in names) or (
                 kind == "service" and len(names) != 1
             ):
-                what = "a package name or a list of them" if kind == "package_absent" else "one unit name"
+                what = {"package_absent": "a package name or a list of them",
+                        "executables": "a command name or a list of them"}.get(kind, "one unit name")
                 self.problem("check.name", f"{value['name']!r} must be {what}")
             fields["names"] = tuple(str(n) for n in names)
         if "rule" in value:

@@ -165,6 +165,22 @@ def test_file_probes(tmp_path: Path) -> None:
     assert stat[str(tmp_path / "missing")] == {"exists": False}
 
 
+def test_executables_probe_resolves_symlinks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    sbin, bin_ = tmp_path / "sbin", tmp_path / "bin"
+    sbin.mkdir()
+    bin_.mkdir()
+    real = bin_ / "x86_64-linux-gnu-gcc-12"
+    real.write_text("#!/bin/sh\n")
+    real.chmod(0o750)
+    (bin_ / "gcc").symlink_to(real.name)
+    (sbin / "cc").symlink_to(bin_ / "gcc")
+    monkeypatch.setattr(collect, "COMMAND_DIRS", (str(sbin), str(bin_)))
+    found = collect.probe_executables(["cc", "gcc", "clang"])["executables"]
+    assert found["cc"]["path"] == found["gcc"]["path"] == str(real)
+    assert found["cc"]["mode"] == "0750"
+    assert found["clang"] == {"exists": False}
+
+
 def test_main_reads_the_request_in_every_form(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     request = json.dumps({"version": 1, "files": ["/etc/hostname"]})

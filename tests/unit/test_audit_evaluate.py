@@ -83,6 +83,10 @@ def evidence(**overrides: Any) -> dict[str, Any]:
         "file_regex": [],
         "packages": {"packages": {}},
         "services": {"units": {}},
+        "executables": {"executables": {
+            "as": {"exists": True, "path": "/usr/bin/x86_64-linux-gnu-as", "mode": "0750", "owner": "root",
+                   "group": "root"},
+            **{n: {"exists": False} for n in ("cc", "c++", "gcc", "g++", "clang", "clang++")}}},
         "nft": {"ruleset": RULESET},
         "chrony": {"sources": [{"kind": "server", "address": "198.18.0.1"}], "files": []},
         "auditd": {"rules": ["-w /etc/passwd -p wa -k identity"],
@@ -430,3 +434,23 @@ def test_nft_ruleset_in_the_firewall_roles_shape() -> None:
     assert not ok
     ok, text = nftables.ssh_only_from(ruleset, ["198.18.0.0/28"], {443})
     assert not ok and "accepts tcp/443 from any source" in text
+
+
+def test_executables_pass_when_root_only_or_absent_and_fail_with_the_file(catalogue: Catalogue) -> None:
+    doc = complete(catalogue, evidence())
+    ok = results_by_id(evaluate_host(catalogue, VM, doc, TODAY))["PS-SERVICES-09"]
+    assert (ok.status, ok.evidence) == ("pass", "as → /usr/bin/x86_64-linux-gnu-as 0750 root:root")
+    doc["executables"]["executables"]["as"]["mode"] = "0755"
+    doc["executables"]["executables"]["gcc"] = {"exists": True, "path": "/usr/bin/x86_64-linux-gnu-gcc-12",
+                                                "mode": "0750", "owner": "staff", "group": "root"}
+    bad = results_by_id(evaluate_host(catalogue, VM, doc, TODAY))["PS-SERVICES-09"]
+    assert bad.status == "fail"
+    assert bad.reason == ("/usr/bin/x86_64-linux-gnu-as mode 0755 allows more than 0750; "
+                          "/usr/bin/x86_64-linux-gnu-gcc-12 owner staff is not root")
+    for name in doc["executables"]["executables"]:
+        doc["executables"]["executables"][name] = {"exists": False}
+    none = results_by_id(evaluate_host(catalogue, VM, doc, TODAY))["PS-SERVICES-09"]
+    assert (none.status, none.evidence) == ("pass", "none installed: as, cc, c++, gcc, g++, clang, clang++")
+    del doc["executables"]["executables"]["clang"]
+    missing = results_by_id(evaluate_host(catalogue, VM, doc, TODAY))["PS-SERVICES-09"]
+    assert missing.status == "fail" and "no file collected for the command clang" in missing.reason

@@ -447,6 +447,28 @@ def probe_packages(names: list[str]) -> Json:
     return {"packages": packages}
 
 
+# Where a command is looked for: root's PATH on Debian.
+COMMAND_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def probe_executables(names: list[str]) -> Json:
+    """Each command name: the file it runs (symlinks resolved: cc → gcc → x86_64-linux-gnu-gcc-12), its mode and
+    owner; {"exists": False} when no directory of root's PATH has it."""
+    found: Json = {}
+    for name in names:
+        for directory in COMMAND_DIRS:
+            candidate = Path(directory, name)
+            if candidate.exists():
+                real = candidate.resolve()
+                st = real.stat()
+                found[name] = {"exists": True, "path": str(real), "mode": format_mode(st.st_mode),
+                               "owner": _user(st.st_uid), "group": _group(st.st_gid)}
+                break
+        else:
+            found[name] = {"exists": False}
+    return {"executables": found}
+
+
 def unit_name(name: str) -> str:
     return name if "." in name.rsplit("@", 1)[-1] else f"{name}.service"
 
@@ -546,6 +568,8 @@ def collect(request: Json) -> Json:
         evidence["packages"] = guarded(probe_packages, [str(p) for p in request["packages"]])
     if request.get("services"):
         evidence["services"] = guarded(probe_services, [str(s) for s in request["services"]])
+    if request.get("executables"):
+        evidence["executables"] = guarded(probe_executables, [str(s) for s in request["executables"]])
     return evidence
 
 

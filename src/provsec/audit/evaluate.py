@@ -376,6 +376,30 @@ def _packages(check: Check, evidence: Json) -> Outcome:
     return Outcome(True, [], f"dpkg: not installed: {', '.join(check.names)}")
 
 
+def _executables(check: Check, evidence: Json) -> Outcome:
+    """Every command of the list that is installed must run a file no more open than mode_max (and owned by
+    owner); none installed passes."""
+    found = _section(evidence, "executables").get("executables", {})
+    mode_max = int(check.mode_max or "0", 8)
+    shown, problems, actual = [], [], {}
+    for name in check.names:
+        info = found.get(name)
+        if not isinstance(info, dict):
+            raise _NoEvidence(f"no file collected for the command {name}")
+        if not info.get("exists"):
+            continue
+        path, mode = str(info.get("path")), str(info.get("mode", "7777"))
+        actual[name] = {"path": path, "mode": mode, "owner": info.get("owner")}
+        shown.append(f"{name} → {path} {mode} {info.get('owner')}:{info.get('group')}")
+        if int(mode, 8) & ~mode_max:
+            problems.append(f"{path} mode {mode} allows more than {check.mode_max}")
+        if check.owner and info.get("owner") != check.owner:
+            problems.append(f"{path} owner {info.get('owner')} is not {check.owner}")
+    if not shown:
+        return Outcome(True, {}, f"none installed: {', '.join(check.names)}")
+    return Outcome(not problems, actual, "; ".join(shown), "; ".join(problems))
+
+
 def _nft(check: Check, evidence: Json, host: HostVars) -> Outcome:
     ruleset = _section(evidence, "nft").get("ruleset")
     try:
@@ -427,6 +451,7 @@ _READERS: dict[str, Callable[[Check, object, Json, HostVars], Outcome]] = {
     "file": lambda c, e, ev, h: _file(c, ev),
     "file_regex": lambda c, e, ev, h: _file_regex(c, ev),
     "package_absent": lambda c, e, ev, h: _packages(c, ev),
+    "executables": lambda c, e, ev, h: _executables(c, ev),
     "nft": lambda c, e, ev, h: _nft(c, ev, h),
     "chrony": lambda c, e, ev, h: _chrony(c, e, ev),
     "auditd_rules": lambda c, e, ev, h: _auditd(c, e, ev),
@@ -454,6 +479,9 @@ def _expected_text(control: Control, expected: object) -> object:
         return f"{'a' if check.op == 'present' else 'no'} line of {check.path} matching {check.regex}"
     if check.type == "package_absent":
         return f"not installed: {', '.join(check.names)}"
+    if check.type == "executables":
+        owner = f", owner {check.owner}" if check.owner else ""
+        return f"{', '.join(check.names)}: not installed, or mode ≤ {check.mode_max}{owner}"
     if check.type == "nft":
         return check.kind
     if check.op in ("present", "absent") and expected is True:

@@ -471,19 +471,17 @@ def check_control(control: Control, expected: object, evidence: Json, host: Host
 
 def _expected_text(control: Control, expected: object) -> object:
     check = control.check
-    if check.type == "file":
-        parts = [f"mode ≤ {check.mode_max}"] + [f"{k} {v}" for k, v in (("owner", check.owner),
-                                                                      ("group", check.group)) if v]
-        return ", ".join(parts)
-    if check.type == "file_regex":
-        return f"{'a' if check.op == 'present' else 'no'} line of {check.path} matching {check.regex}"
-    if check.type == "package_absent":
-        return f"not installed: {', '.join(check.names)}"
-    if check.type == "executables":
-        owner = f", owner {check.owner}" if check.owner else ""
-        return f"{', '.join(check.names)}: not installed, or mode ≤ {check.mode_max}{owner}"
-    if check.type == "nft":
-        return check.kind
+    names = ", ".join(check.names)
+    owner_group = "".join(f", {k} {v}" for k, v in (("owner", check.owner), ("group", check.group)) if v)
+    by_type: dict[str, Callable[[], object]] = {
+        "file": lambda: f"mode ≤ {check.mode_max}{owner_group}",
+        "file_regex": lambda: f"{'a' if check.op == 'present' else 'no'} line of {check.path} matching {check.regex}",
+        "package_absent": lambda: f"not installed: {names}",
+        "executables": lambda: f"{names}: not installed, or mode ≤ {check.mode_max}{owner_group}",
+        "nft": lambda: check.kind,
+    }
+    if check.type in by_type:
+        return by_type[check.type]()
     if check.op in ("present", "absent") and expected is True:
         return f"{check.key} {check.op}" if check.key else check.op
     return {"op": check.op, "value": expected}

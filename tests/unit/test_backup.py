@@ -208,6 +208,26 @@ def test_restic_018_drill_fails_on_a_corrupted_pack(tmp_path: Path, newest: str)
     assert _metrics(config)[("provsec_backup_drill_ok", (("backup_job", "docs"),))] == 0.0
 
 
+def test_restore_verify_that_does_not_say_it_verified_is_no_pass(tmp_path: Path, newest: str) -> None:
+    """restic exits 0 but its "finished verifying" line is missing (a restic that printed less): nothing says
+    the files were verified, so the drill fails and says why — never ok on partial output."""
+    src = _files(tmp_path / "src")
+    config = make_config(tmp_path, newest, [{"name": "docs", "kind": "files", "class": "documents",
+                                             "paths": [str(src)]}])
+    [record] = run_jobs(config, config.jobs)
+    assert record.result.state == "ok" and record.result.snapshot
+    mute = tmp_path / "restic-mute"
+    real = os.path.realpath(newest)
+    mute.write_text(f"#!/bin/bash\nset -o pipefail\n{real} \"$@\" | grep -v '^finished verifying'\n")
+    mute.chmod(0o755)
+    result = drill(_with_binary(config, str(mute)), config.job("docs"), tmp_path / "scratch")
+    assert result.state == "failed"
+    assert result.reason.startswith(f"snapshot {record.result.snapshot[:8]}: restore --verify failed: repository "
+                                    f"{config.repository.url}: restic restore --verify of "
+                                    f"{record.result.snapshot[:8]} exited 0 but did not say it verified the files")
+    assert result.files_checked == 0
+
+
 def test_a_014_snapshot_with_its_manifest_is_drilled_with_the_manifest_on_018(
     tmp_path: Path, oldest: str, newest: str
 ) -> None:

@@ -4,12 +4,16 @@ Generates --size-mb of data in a temp directory (office documents of varied size
 PDF/DOCX; a few plain-text documents; a few SQL dumps; duplicated files), then measures in the same run, with
 the same restic binary (the cached 0.18 by default) and the same repository settings (local repository,
 password file, cache directory; one repository each):
-- first backup     provsec `run_jobs` (hash manifest, backup, snapshot check, state + metrics; no retention:
-                   that is `provsec backup forget`) against `restic backup` with the same arguments;
+- first backup     provsec `run_jobs` (backup, snapshot check, state + metrics; the hash manifest only with
+                   restic < 0.17; no retention: that is `provsec backup forget`) against `restic backup` with the
+                   same arguments;
 - 1 % incremental  the same after changing ~1 % of the data (files rewritten, a dump appended to, new files);
 - restore          provsec `restore` of the latest snapshot against `restic restore latest`;
-- drill            provsec `drill` (restore + every file checked against the manifest in the snapshot) against
-                   `restic restore` followed by the same verification by hand (`sha256sum --strict -c`);
+- drill            provsec `drill` against the same verification done by hand: with restic ≥ 0.17 the drill is
+                   `restic restore --verify` (restic re-reads every restored file against the snapshot's content
+                   hashes), so the raw side is `restic restore latest --verify`; with an older restic the drill
+                   restores and checks every file against the manifest in the snapshot, and the raw side is
+                   `restic restore` followed by `sha256sum --strict -c` of a reference made before the timing;
 - retention        provsec `forget_jobs` (policy keep_last 1 of the two snapshots, one prune, state + metrics)
                    against `restic forget` with the same policy and tags followed by `restic prune`.
 Each operation is measured in --rounds rounds (default 3), each round on fresh repositories for both sides, the
@@ -194,6 +198,19 @@ class Raw:
         return done.stdout
 
 
+def hand_drill(raw: Raw, target: Path, src: Path, sums: Path | None) -> None:
+    """The drill's verification done by hand: `restic restore latest --verify` (sums None: restic ≥ 0.17, whose
+    verification is the drill's reference), else `restic restore` then `sha256sum --strict -c` of sums; the
+    restored tree removed after (provsec's drill cleans up too)."""
+    if sums is None:
+        raw("restore", "latest", "--target", str(target), "--verify")
+    else:
+        raw("--json", "restore", "latest", "--target", str(target))
+        subprocess.run(["sha256sum", "--quiet", "--strict", "-c", str(sums)], cwd=target / str(src).lstrip("/"),
+                       check=True, timeout=raw.timeout)
+    shutil.rmtree(target)
+
+
 # ----------------------------------------------------------------------------------------------- timing
 
 
@@ -325,8 +342,10 @@ def one_round(work: Path, data: DataSet, binary: str, password: Path, *, timeout
     shutil.rmtree(here / "restore-provsec")
     shutil.rmtree(here / "restore-raw")
 
+    by_restic = restic.verifies_restores(config.repository)  # the drill's reference: restic's, or the manifest
     sums = here / "reference.sha256"
-    reference_sums(src, sums, timeout)  # the hand reference, made before and outside the timing
+    if not by_restic:
+        reference_sums(src, sums, timeout)  # the hand reference, made before and outside the timing
     checked: list[int] = []
 
     def provsec_drill() -> None:
@@ -335,15 +354,8 @@ def one_round(work: Path, data: DataSet, binary: str, password: Path, *, timeout
             raise RuntimeError(f"provsec backup drill: {result.state}: {result.reason}")
         checked.append(result.files_checked)
 
-    def raw_drill() -> None:
-        target = here / "drill-raw"
-        raw("--json", "restore", "latest", "--target", str(target))
-        subprocess.run(["sha256sum", "--quiet", "--strict", "-c", str(sums)], cwd=target / str(src).lstrip("/"),
-                       check=True, timeout=timeout)
-        shutil.rmtree(target)  # provsec's drill cleans up too
-
-    p, r = pair(raw_first, provsec_drill, raw_drill)
-    out.append((f"drill ({checked[0]} files)", p, r, "restore + sha256sum -c"))
+    p, r = pair(raw_first, provsec_drill, lambda: hand_drill(raw, here / "drill-raw", src, None if by_restic else sums))
+    out.append((f"drill ({checked[0]} files)", p, r, "restore --verify" if by_restic else "restore + sha256sum -c"))
 
     # retention: policy keep_last 1, so one of the two snapshots goes and one prune runs, on both sides
     def provsec_forget() -> None:

@@ -56,6 +56,14 @@ def newest() -> str:
     return str(path)
 
 
+@pytest.fixture
+def oldest() -> str:
+    path = BINARIES["0.14"]
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"restic 0.14 not at {path}: install Debian 12's restic")
+    return str(path)
+
+
 def _files(root: Path) -> Path:
     """A small tree: text, binary, nested, an empty file, Vietnamese names, a symlink."""
     (root / "docs" / "năm 2026").mkdir(parents=True)
@@ -129,7 +137,8 @@ def test_round_trip_byte_for_byte_and_drill(tmp_path: Path, newest: str) -> None
     [record] = run_jobs(config, config.jobs)
     assert record.result.state == "ok", record.result.reason
     assert record.result.snapshot and len(record.result.snapshot) == 64
-    assert record.result.files_new >= 4 and record.result.bytes_added > 300_000
+    # the three regular files and nothing else: restic 0.18 backs up no manifest
+    assert record.result.files_new == 3 and record.result.bytes_added > 300_000
 
     target = tmp_path / "restored"
     restore(config, config.job("docs"), None, target, [])
@@ -145,9 +154,108 @@ def test_round_trip_byte_for_byte_and_drill(tmp_path: Path, newest: str) -> None
 
     result = drill(config, config.job("docs"), tmp_path / "scratch")
     assert result.state == "ok", result.reason
+    assert record.result.snapshot
+    # restic 0.18: the reference is restic's restore --verify; the three regular files (not the symlink)
+    assert result.reason == (f"snapshot {record.result.snapshot[:8]}: 3 files verified by restic restore --verify "
+                             "(every chunk against the snapshot's content hashes)")
     assert result.files_checked == 3 and result.rto_s is not None and result.rpo_s is not None
     assert list((tmp_path / "scratch").iterdir()) == []  # cleaned up
     assert _metrics(config)[("provsec_backup_drill_ok", (("backup_job", "docs"),))] == 1.0
+
+
+def _snapshot_files(config: BackupConfig, snapshot: str) -> set[str]:
+    """The paths of every node in a snapshot, as `restic ls --json` lists them."""
+    done = restic.call(config.repository, ["ls", snapshot])
+    return {str(obj["path"]) for obj in done.json_lines() if obj.get("struct_type") == "node"}
+
+
+def test_restic_018_backup_writes_no_manifest_and_removes_a_stale_one(tmp_path: Path, newest: str) -> None:
+    """restic ≥ 0.17: no hashing before the backup, no manifest in the snapshot; a manifest an earlier run (or
+    restic 0.14) left in the state directory is removed, so no later snapshot carries it as if it were current."""
+    src = _files(tmp_path / "src")
+    config = make_config(tmp_path, newest, [{"name": "docs", "kind": "files", "class": "documents",
+                                             "paths": [str(src)]}])
+    stale = tmp_path / "state" / "manifests" / "docs.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"version": 1, "job": "docs", "files": {}}')
+    [record] = run_jobs(config, config.jobs)
+    assert record.result.state == "ok", record.result.reason
+    assert not stale.exists()
+    assert record.result.snapshot
+    [snap] = restic.snapshots(config.repository, config.job("docs").tags)
+    assert snap.paths == (str(src),)
+    listed = _snapshot_files(config, record.result.snapshot)
+    assert f"{src}/công văn.txt" in listed and not any(p.endswith("docs.json") for p in listed)
+
+
+def test_restic_018_drill_fails_on_a_corrupted_pack(tmp_path: Path, newest: str) -> None:
+    src = _files(tmp_path / "src")
+    config = make_config(tmp_path, newest, [{"name": "docs", "kind": "files", "class": "documents",
+                                             "paths": [str(src)]}])
+    [record] = run_jobs(config, config.jobs)
+    assert record.result.state == "ok" and record.result.snapshot
+    packs = sorted((p for p in (tmp_path / "repo" / "data").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    pack = packs[-1]  # the largest: the data pack of data.bin
+    pack.chmod(0o600)
+    with pack.open("r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\xff" * 16)
+    result = drill(config, config.job("docs"), tmp_path / "scratch")
+    assert result.state == "failed"
+    assert result.reason.startswith(f"snapshot {record.result.snapshot[:8]}: restore --verify failed: "), result.reason
+    assert "exited 1" in result.reason and result.files_checked == 0 and result.rto_s is None
+    assert list((tmp_path / "scratch").iterdir()) == []
+    assert _metrics(config)[("provsec_backup_drill_ok", (("backup_job", "docs"),))] == 0.0
+
+
+def test_restore_verify_that_does_not_say_it_verified_is_no_pass(tmp_path: Path, newest: str) -> None:
+    """restic exits 0 but its "finished verifying" line is missing (a restic that printed less): nothing says
+    the files were verified, so the drill fails and says why — never ok on partial output."""
+    src = _files(tmp_path / "src")
+    config = make_config(tmp_path, newest, [{"name": "docs", "kind": "files", "class": "documents",
+                                             "paths": [str(src)]}])
+    [record] = run_jobs(config, config.jobs)
+    assert record.result.state == "ok" and record.result.snapshot
+    mute = tmp_path / "restic-mute"
+    real = os.path.realpath(newest)
+    mute.write_text(f"#!/bin/bash\nset -o pipefail\n{real} \"$@\" | grep -v '^finished verifying'\n")
+    mute.chmod(0o755)
+    result = drill(_with_binary(config, str(mute)), config.job("docs"), tmp_path / "scratch")
+    assert result.state == "failed"
+    assert result.reason.startswith(f"snapshot {record.result.snapshot[:8]}: restore --verify failed: repository "
+                                    f"{config.repository.url}: restic restore --verify of "
+                                    f"{record.result.snapshot[:8]} exited 0 but did not say it verified the files")
+    assert result.files_checked == 0
+
+
+def test_a_014_snapshot_with_its_manifest_is_drilled_with_the_manifest_on_018(
+    tmp_path: Path, oldest: str, newest: str
+) -> None:
+    """A snapshot made by restic 0.14 carries its manifest: restic 0.18's drill checks every file against it.
+    The other way round, a snapshot without manifest drilled by 0.14 has no reference: failed, said so."""
+    src = _files(tmp_path / "src")
+    old = make_config(tmp_path, oldest, [{"name": "docs", "kind": "files", "class": "documents",
+                                          "paths": [str(src)]}])
+    [record] = run_jobs(old, old.jobs)
+    assert record.result.state == "ok", record.result.reason
+    written = tmp_path / "state" / "manifests" / "docs.json"
+    assert written.exists()
+    [snap] = restic.snapshots(old.repository, old.job("docs").tags)
+    assert set(snap.paths) == {str(src), str(written)}
+
+    result = drill(_with_binary(old, newest), old.job("docs"), tmp_path / "scratch")
+    assert result.state == "ok", result.reason
+    assert result.reason == f"snapshot {snap.short_id}: 3/3 files verified against the manifest in the snapshot"
+    assert result.files_checked == 3
+
+    [record] = run_jobs(_with_binary(old, newest), old.jobs)  # 0.18 writes into the 0.14 repository: no manifest
+    assert record.result.state == "ok" and record.result.snapshot and not written.exists()
+    result = drill(old, old.job("docs"), tmp_path / "scratch")
+    assert result.state == "failed"
+    assert result.reason == (f"snapshot {record.result.snapshot[:8]}: no reference to verify against: the snapshot "
+                             f"carries no manifest and restic {oldest} is older than 0.17.0, provsec's threshold for "
+                             "restore --verify")
+    assert result.rto_s is None and result.files_checked == 0
 
 
 def test_restore_latest_takes_the_newest_snapshot_of_the_job_in_one_call(tmp_path: Path, restic_binary: str) -> None:
@@ -190,11 +298,11 @@ def test_restore_latest_takes_the_newest_snapshot_of_the_job_in_one_call(tmp_pat
 
 
 def test_drill_detects_a_file_that_differs_from_the_manifest(
-    tmp_path: Path, newest: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, oldest: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The manifest travels in the snapshot: tamper with the manifest's hash and the drill must fail."""
+    """restic 0.14: the manifest travels in the snapshot; tamper with the manifest's hash and the drill must fail."""
     src = _files(tmp_path / "src")
-    config = make_config(tmp_path, newest, [{"name": "docs", "kind": "files", "class": "documents",
+    config = make_config(tmp_path, oldest, [{"name": "docs", "kind": "files", "class": "documents",
                                              "paths": [str(src)]}])
     target = config.state_dir / "manifests" / "docs.json"
     data = None
@@ -219,6 +327,9 @@ def test_drill_detects_a_file_that_differs_from_the_manifest(
     assert record.result.state == "ok"
     result = drill(config, config.job("docs"))
     assert result.state == "failed" and "differ from the manifest" in result.reason
+    assert data is not None
+    assert result.reason.endswith("1 differ from the manifest (first: " + sorted(data["files"])[0] + ") against the "
+                                  "manifest in the snapshot")
 
 
 # ----------------------------------------------------------------------------------------------------- traps
@@ -444,7 +555,8 @@ def test_run_backs_up_only_and_forget_applies_the_policy_with_one_prune(tmp_path
         rec_a, rec_b = run_jobs(config, config.jobs)
         assert (rec_a.result.state, rec_b.result.state) == ("ok", "ok")
         assert (rec_a.snapshots, rec_b.snapshots) == (n, n)  # last known + 1, counted by nobody
-    assert _subcommands(log) == ["backup"] * 10  # no forget, no prune, no listing
+    # no forget, no prune, no listing; the version (manifest or not) asked once for the process
+    assert _subcommands(log) == ["version"] + ["backup"] * 10
     assert len(restic.snapshots(base.repository, a.tags)) == 5  # keep_last 3 would have removed 2: run did not
     assert _metrics(config)[("provsec_backup_snapshots", (("backup_job", "a"),))] == 5.0
     log.unlink()
@@ -555,10 +667,9 @@ def test_status_carries_the_size_backed_up_and_the_last_check(tmp_path: Path, ne
     capsys.readouterr()
     assert main(["backup", "--config", config.source, "status", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
-    # the regular files: the letter, 300 000 random bytes, the empty file, and the manifest that travels with them
-    manifest_size = (tmp_path / "state" / "manifests" / "docs.json").stat().st_size
+    # the regular files: the letter, 300 000 random bytes, the empty file (restic 0.18: no manifest travels along)
     letter = len("Sở Thông tin và Truyền thông\n".encode())
-    assert row["bytes_processed"] == letter + 300_000 + 0 + manifest_size
+    assert row["bytes_processed"] == letter + 300_000 + 0
     assert row["bytes_added"] > 0
     check_row = row["last_check"]
     assert (check_row["state"], check_row["reason"], check_row["read_data_subset"]) == ("ok", "repository checked",

@@ -107,7 +107,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     dr = sub.add_parser("drill", help="restore drill: restore the latest snapshot, verify it, measure RTO/RPO",
                         description="Restore each job's latest snapshot to a scratch directory, verify every "
-                        "file against the manifest stored in the snapshot (database jobs: load the dump into a "
+                        "file (restic >= 0.17: restic restore --verify; older snapshots: the manifest stored in the "
+                        "snapshot) (database jobs: load the dump into a "
                         "scratch database provsec_drill_<db> and compare row counts per table with the dump's), "
                         "record RTO and RPO, clean up.")
     dr.add_argument("jobs", nargs="*", metavar="JOB")

@@ -25,7 +25,7 @@ ADDRESS = "198.18.0.23"
 PROBER = "198.18.0.222"  # a source outside the admin subnet that is not web1's own (fail2ban ignores itself)
 ADMIN = "198.18.0.14"  # a source inside the admin subnet
 PLAYBOOK = REPO / "tests" / "lab" / "playbooks" / "roles_fail2ban_audit.yml"
-JAIL = "/etc/fail2ban/jail.d/provsec.conf"
+JAIL = "/etc/fail2ban/jail.local"
 RULES = "/etc/audit/rules.d/provsec.rules"
 
 
@@ -219,7 +219,7 @@ def test_the_audit_reports_fail2ban_passing_and_auditd_not_applicable(hardened: 
     results = hardened.lab.audit([HOST], tmp_path, unchanged=True)[HOST]
     for cid in ("PS-FAIL2BAN-01", "PS-FAIL2BAN-02", "PS-FAIL2BAN-03"):
         assert results[cid]["status"] == "pass", results[cid]
-    assert "provsec.conf" in results["PS-FAIL2BAN-03"]["evidence"]
+    assert "/etc/fail2ban/jail.local" in results["PS-FAIL2BAN-03"]["evidence"]
     audit = sorted(cid for cid in results if cid.startswith("PS-AUDIT-"))
     assert audit[:5] == [f"PS-AUDIT-0{n}" for n in range(1, 6)], audit
     for cid in audit:

@@ -48,20 +48,21 @@ def restic_binary(request: pytest.FixtureRequest) -> str:
     return str(path)
 
 
+def _binary(version: str, remedy: str) -> str:
+    path = BINARIES[version]
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"restic {version} not at {path}: {remedy}")
+    return str(path)
+
+
 @pytest.fixture
 def newest() -> str:
-    path = BINARIES["0.18"]
-    if not os.access(path, os.X_OK):
-        pytest.fail(f"restic 0.18 not at {path}: run scripts/bootstrap")
-    return str(path)
+    return _binary("0.18", "run scripts/bootstrap")
 
 
 @pytest.fixture
 def oldest() -> str:
-    path = BINARIES["0.14"]
-    if not os.access(path, os.X_OK):
-        pytest.fail(f"restic 0.14 not at {path}: install Debian 12's restic")
-    return str(path)
+    return _binary("0.14", "install Debian 12's restic")
 
 
 def _files(root: Path) -> Path:

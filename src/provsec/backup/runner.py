@@ -32,15 +32,16 @@ def run_job(config: BackupConfig, job: Job) -> RunResult:
     store = StateStore(config.state_dir)
     if job.kind == "files":
         target = store.manifest_path(job.name)
+        extra: list[Path] = []
         if _verifies_restores(repo):
             # the drill's reference is `restic restore --verify`: no hashing pass over the data before the backup
             # (0.6 s per GiB here). A manifest left by an earlier run goes, so it can never be backed up (the
             # state directory may lie under the job's paths) and drilled as if it described this snapshot.
             target.unlink(missing_ok=True)
-            return restic.backup_paths(repo, job.paths, tags=job.tags, exclude=job.exclude, timeout=job.timeout)
-        files = manifest.build(job.paths, job.exclude, manifest.load_previous(target))
-        manifest.write(target, job.name, files)
-        return restic.backup_paths(repo, job.paths, tags=job.tags, exclude=job.exclude, extra_paths=[target],
+        else:
+            manifest.write(target, job.name, manifest.build(job.paths, job.exclude, manifest.load_previous(target)))
+            extra = [target]
+        return restic.backup_paths(repo, job.paths, tags=job.tags, exclude=job.exclude, extra_paths=extra,
                                    timeout=job.timeout)
     return restic.backup_stdin(repo, job.dump_command, filename=job.stdin_filename, tags=job.tags,
                                timeout=job.timeout)

@@ -3,7 +3,10 @@
 Prints, each next to its target or baseline measured in this same run:
 - first run and idempotent re-run on one host (wall time, changed count) against 60 s and 25 s;
 - all six province hosts in parallel against 3x the one-host first run (and the forks used);
-- Lynis (Debian's package, default profile) hardening index and warnings on the host before and after.
+- Lynis (Debian's package, default profile) hardening index and warnings on the host before and after;
+- two floors under those figures, measured here too: the packages the first run installed or upgraded, put in by
+  one raw `apt-get install` on a fresh host (dpkg's own time, which no playbook can go under), and what one
+  Ansible module run costs on this machine (a play of PINGS pings), which prices each task of the re-run.
 Run as root: `sudo .venv/bin/python bench/hardening.py`. Needs the province lab (it brings it up, resets the
 hosts it uses, and leaves the lab up).
 """
@@ -24,6 +27,7 @@ from provsec.lab import Lab
 REPO = Path(__file__).resolve().parents[1]
 ONE = "db1"
 TARGET_FIRST_S, TARGET_AGAIN_S, TARGET_PARALLEL_X = 60.0, 25.0, 3.0
+PINGS = 40
 
 
 def playbook(*args: str) -> tuple[float, str, int]:
@@ -45,6 +49,12 @@ def slowest(output: str, count: int = 8) -> list[tuple[str, float]]:
 
 def changed(output: str, host: str) -> int:
     found = re.search(rf"^{re.escape(host)}\s+:.*changed=(\d+)", output, flags=re.MULTILINE)
+    return int(found.group(1)) if found else -1
+
+
+def ran(output: str, host: str) -> int:
+    """The host's ok count in the play recap: the tasks that ran, changed and local ones included."""
+    found = re.search(rf"^{re.escape(host)}\s+:\s+ok=(\d+)", output, flags=re.MULTILINE)
     return int(found.group(1)) if found else -1
 
 
@@ -94,6 +104,38 @@ def lynis(lab: Lab, host: str) -> LynisRun:
                     lynis_points(log))
 
 
+def installed(lab: Lab, host: str) -> dict[str, str]:
+    """Package name -> version of what dpkg has installed on the host."""
+    res = lab.ssh(host, "dpkg-query -W -f '${db:Status-Status} ${Package} ${Version}\\n'")
+    if res.returncode != 0:
+        raise SystemExit(f"{host}: cannot list the installed packages: {res.stderr}")
+    return {f[1]: f[2] for f in (line.split() for line in res.stdout.splitlines())
+            if len(f) == 3 and f[0] == "installed"}
+
+
+def apt_floor(lab: Lab, host: str, packages: list[str]) -> tuple[float, int]:
+    """Seconds one raw apt-get install of these packages takes on the (fresh) host, and its exit code."""
+    lab.ssh(host, "sudo -n apt-get update -qq", timeout=600)
+    started = time.monotonic()
+    res = lab.ssh(host, "sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+                  + " ".join(packages) + " >/dev/null", timeout=1800)
+    return time.monotonic() - started, res.returncode
+
+
+def module_cost(host: str) -> float:
+    """Seconds one Ansible module run (ping, with become, pipelining) takes here, from a play of PINGS of them."""
+    play = REPO / "bench" / ".pings.yml"
+    play.write_text(f"- hosts: {host}\n  become: true\n  gather_facts: false\n  tasks:\n"
+                    f"    - {{name: ping, ansible.builtin.ping: , loop: '{{{{ range({PINGS}) | list }}}}'}}\n")
+    try:
+        secs, _out, rc = playbook(str(play))
+    finally:
+        play.unlink()
+    if rc != 0:
+        raise SystemExit(f"{host}: the ping play failed")
+    return secs / PINGS
+
+
 def forks() -> str:
     cfg = configparser.ConfigParser()
     cfg.read(REPO / "ansible.cfg")
@@ -107,13 +149,19 @@ def main() -> int:
     for host in hosts:
         lab.reset(host)
     before = lynis(lab, ONE)
+    packages_before = installed(lab, ONE)
     first, out1, rc1 = playbook("playbooks/harden.yml", "-l", ONE)
+    packages_after = installed(lab, ONE)
+    put_in = sorted(p for p, v in packages_after.items() if packages_before.get(p) != v)
     again, out2, rc2 = playbook("playbooks/harden.yml", "-l", ONE)
     # AIDE's first database is built in the background after the run: let it finish (bounded) before Lynis looks
     deadline = time.monotonic() + 900
     while lab.ssh(ONE, "systemctl is-active --quiet provsec-aide-init").returncode == 0 and time.monotonic() < deadline:
         time.sleep(5)
     after = lynis(lab, ONE)
+    lab.reset(ONE)
+    floor, floor_rc = apt_floor(lab, ONE, put_in)
+    per_module = module_cost(ONE)
     for host in hosts:
         lab.reset(host)
     parallel, _out3, rc3 = playbook("playbooks/harden.yml", "-e", "harden_serial=100%")
@@ -122,6 +170,10 @@ def main() -> int:
           f"{'' if rc1 == 0 else '  FAILED'}")
     print(f"  one host, re-run    : {again:6.1f} s  changed={changed(out2, ONE):<3} target {TARGET_AGAIN_S:.0f} s"
           f"{'' if rc2 == 0 else '  FAILED'}")
+    print(f"    floor of the first run: one raw apt-get install of the {len(put_in)} packages it installed or "
+          f"upgraded, on a fresh {ONE}: {floor:.1f} s{'' if floor_rc == 0 else '  FAILED'}")
+    print(f"    price of a task: one module run costs {per_module:.2f} s here ({PINGS} pings with become); "
+          f"the re-run ran {ran(out2, ONE)} tasks (its ok count, local ones included)")
     for label, output in (("first run", out1), ("re-run", out2)):
         print(f"    slowest tasks, {label}: " + "; ".join(f"{name} {secs:.0f} s" for name, secs in slowest(output)))
     print(f"  {len(hosts)} hosts, parallel  : {parallel:6.1f} s  = {parallel / first:.1f}x one host "

@@ -41,6 +41,19 @@ def playbook(*args: str) -> tuple[float, str, int]:
 SLOWEST = re.compile(r"^(\S.*?) -{3,} (\d+\.\d+)s$", flags=re.MULTILINE)
 
 
+def failures(output: str) -> list[str]:
+    """Each failed task of a run: its TASK header and the first line of its error."""
+    found, task = [], ""
+    for line in output.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line.rstrip(" *")
+        elif line.startswith("fatal: ") or (line.startswith("failed: ") and "=>" in line):
+            found.append(f"{task}: {line[:300]}")
+        elif line.strip() == "...ignoring" and found:
+            found.pop()  # ignore_errors: the play went on, nothing failed
+    return found
+
+
 def slowest(output: str, count: int = 8) -> list[tuple[str, float]]:
     """The slowest tasks of a run, from the summary of ansible.cfg's profile_tasks callback."""
     tasks = [(m.group(1).strip(), float(m.group(2))) for m in SLOWEST.finditer(output)]
@@ -164,7 +177,7 @@ def main() -> int:
     per_module = module_cost(ONE)
     for host in hosts:
         lab.reset(host)
-    parallel, _out3, rc3 = playbook("playbooks/harden.yml", "-e", "harden_serial=100%")
+    parallel, out3, rc3 = playbook("playbooks/harden.yml", "-e", "harden_serial=100%")
     print(f"harden.yml on the province lab (Debian bookworm, {os.cpu_count()} cores)")
     print(f"  one host, first run : {first:6.1f} s  changed={changed(out1, ONE):<3} target {TARGET_FIRST_S:.0f} s"
           f"{'' if rc1 == 0 else '  FAILED'}")
@@ -174,6 +187,9 @@ def main() -> int:
           f"upgraded, on a fresh {ONE}: {floor:.1f} s{'' if floor_rc == 0 else '  FAILED'}")
     print(f"    price of a task: one module run costs {per_module:.2f} s here ({PINGS} pings with become); "
           f"the re-run ran {ran(out2, ONE)} tasks (its ok count, local ones included)")
+    for label, output in (("first run", out1), ("re-run", out2), ("parallel run", out3)):
+        for failure in failures(output):
+            print(f"    failed in the {label}: {failure}")
     for label, output in (("first run", out1), ("re-run", out2)):
         print(f"    slowest tasks, {label}: " + "; ".join(f"{name} {secs:.0f} s" for name, secs in slowest(output)))
     print(f"  {len(hosts)} hosts, parallel  : {parallel:6.1f} s  = {parallel / first:.1f}x one host "

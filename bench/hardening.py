@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,14 +61,10 @@ def slowest(output: str, count: int = 8) -> list[tuple[str, float]]:
     return sorted(tasks, key=lambda t: -t[1])[:count]
 
 
-def changed(output: str, host: str) -> int:
-    found = re.search(rf"^{re.escape(host)}\s+:.*changed=(\d+)", output, flags=re.MULTILINE)
-    return int(found.group(1)) if found else -1
-
-
-def ran(output: str, host: str) -> int:
-    """The host's ok count in the play recap: the tasks that ran, changed and local ones included."""
-    found = re.search(rf"^{re.escape(host)}\s+:\s+ok=(\d+)", output, flags=re.MULTILINE)
+def counted(output: str, host: str, counter: str) -> int:
+    """One counter of the host's line in the play recap (-1 when there is none). "ok" counts every task that ran,
+    changed and local ones included."""
+    found = re.search(rf"^{re.escape(host)}\s+:.*\b{counter}=(\d+)", output, flags=re.MULTILINE)
     return int(found.group(1)) if found else -1
 
 
@@ -137,13 +134,11 @@ def apt_floor(lab: Lab, host: str, packages: list[str]) -> tuple[float, int]:
 
 def module_cost(host: str) -> float:
     """Seconds one Ansible module run (ping, with become, pipelining) takes here, from a play of PINGS of them."""
-    play = REPO / "bench" / ".pings.yml"
-    play.write_text(f"- hosts: {host}\n  become: true\n  gather_facts: false\n  tasks:\n"
-                    f"    - {{name: ping, ansible.builtin.ping: , loop: '{{{{ range({PINGS}) | list }}}}'}}\n")
-    try:
-        secs, _out, rc = playbook(str(play))
-    finally:
-        play.unlink()
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="provsec-pings-") as play:
+        play.write(f"- hosts: {host}\n  become: true\n  gather_facts: false\n  tasks:\n"
+                   f"    - {{name: ping, ansible.builtin.ping: , loop: '{{{{ range({PINGS}) | list }}}}'}}\n")
+        play.flush()
+        secs, _out, rc = playbook(play.name)
     if rc != 0:
         raise SystemExit(f"{host}: the ping play failed")
     return secs / PINGS
@@ -179,14 +174,16 @@ def main() -> int:
         lab.reset(host)
     parallel, out3, rc3 = playbook("playbooks/harden.yml", "-e", "harden_serial=100%")
     print(f"harden.yml on the province lab (Debian bookworm, {os.cpu_count()} cores)")
-    print(f"  one host, first run : {first:6.1f} s  changed={changed(out1, ONE):<3} target {TARGET_FIRST_S:.0f} s"
+    print(f"  one host, first run : {first:6.1f} s  changed={counted(out1, ONE, 'changed'):<3} "
+          f"target {TARGET_FIRST_S:.0f} s"
           f"{'' if rc1 == 0 else '  FAILED'}")
-    print(f"  one host, re-run    : {again:6.1f} s  changed={changed(out2, ONE):<3} target {TARGET_AGAIN_S:.0f} s"
+    print(f"  one host, re-run    : {again:6.1f} s  changed={counted(out2, ONE, 'changed'):<3} "
+          f"target {TARGET_AGAIN_S:.0f} s"
           f"{'' if rc2 == 0 else '  FAILED'}")
     print(f"    floor of the first run: one raw apt-get install of the {len(put_in)} packages it installed or "
           f"upgraded, on a fresh {ONE}: {floor:.1f} s{'' if floor_rc == 0 else '  FAILED'}")
     print(f"    price of a task: one module run costs {per_module:.2f} s here ({PINGS} pings with become); "
-          f"the re-run ran {ran(out2, ONE)} tasks (its ok count, local ones included)")
+          f"the re-run ran {counted(out2, ONE, 'ok')} tasks (its ok count, local ones included)")
     for label, output in (("first run", out1), ("re-run", out2), ("parallel run", out3)):
         for failure in failures(output):
             print(f"    failed in the {label}: {failure}")

@@ -97,3 +97,29 @@ def test_pki_issues_verifiable_host_certificates_idempotently(lab: LabHandle, tm
     out, counts = run_pki(lab, ca_dir, "--check")
     changed = {host: c["changed"] for host, c in counts.items() if c["changed"]}
     assert not changed, f"check run after two runs reports changes {changed}:\n{out[-6000:]}"
+
+    # A re-run skips the certificate tasks when the probe finds everything good: damage must still be repaired.
+    # One host gets a key readable by all and, for the same key and name, a self-signed certificate instead of the
+    # CA's; the other a truncated trusted CA file.
+    first, second = sorted(lab.hosts)[:2]
+    foreign = lab.root(
+        first,
+        f"openssl req -x509 -key {PKI_DIR}/host.key -subj /CN={first} -days 30 -out {PKI_DIR}/host.crt"
+        f" && chmod 0644 {PKI_DIR}/host.key",
+    )
+    assert foreign.returncode == 0, f"{first}: {foreign.stdout}{foreign.stderr}"
+    assert lab.ssh(first, f"sudo -n openssl verify -CAfile {PKI_DIR}/ca.crt {PKI_DIR}/host.crt").returncode != 0
+    trust_file = "/usr/local/share/ca-certificates/provsec-lab-ca.crt"
+    cut = lab.root(second, f"head -n 3 {trust_file} > {trust_file}.cut && mv {trust_file}.cut {trust_file}")
+    assert cut.returncode == 0, f"{second}: {cut.stdout}{cut.stderr}"
+
+    out, counts = run_pki(lab, ca_dir)
+    assert counts[first]["changed"] > 0 and counts[second]["changed"] > 0, f"nothing repaired: {counts}"
+    for host in (first, second):
+        verify = lab.ssh(host, f"sudo -n openssl verify {PKI_DIR}/host.crt")
+        assert verify.returncode == 0, f"{host} after the repair: {verify.stdout}{verify.stderr}"
+    key = lab.ssh(first, f"sudo -n stat -c '%a %U %G' {PKI_DIR}/host.key")
+    assert key.stdout.split() == ["600", "root", "root"], f"{first}: {key.stdout}{key.stderr}"
+    out, counts = run_pki(lab, ca_dir)
+    changed = {host: c["changed"] for host, c in counts.items() if c["changed"]}
+    assert not changed, f"run after the repair changed {changed}:\n{out[-6000:]}"

@@ -127,7 +127,8 @@ def _record(state: dict[str, Any], fields: list[str]) -> None:
     kind, key, value = _FIELDS[fields[0]]
     text = fields[value]
     if kind == "pem":
-        text = base64.b64decode(text, validate=True).decode("ascii")
+        # a file that is not ASCII (DER, a stray byte) is kept replaced, so that it differs from every PEM
+        text = base64.b64decode(text, validate=True).decode("ascii", errors="replace")
     state[kind][fields[key]] = text
 
 
@@ -138,7 +139,7 @@ def parse_probe(lines: Iterable[str]) -> dict[str, Any]:
     for number, line in enumerate(lines, 1):
         try:
             _record(state, line.split("\t"))
-        except (ValueError, binascii.Error) as exc:  # UnicodeDecodeError is a ValueError
+        except (ValueError, binascii.Error) as exc:
             msg = f"pki probe output, line {number}: {exc}: {line[:120]!r}"
             raise ValueError(msg) from exc
     return state
@@ -181,7 +182,9 @@ def host_redo(
     """Why the host certificate and the trust store entry must be redone: {'certificate': reason or '',
     'trust': reason or ''}, from the parsed probe and the CA certificate on the control node."""
     try:
-        ca_pem = Path(ca_cert_path).read_text(encoding="ascii")
+        # bytes as they are: the host has them byte for byte (read_text would turn CRLF into LF, a difference
+        # on every run)
+        ca_pem = Path(ca_cert_path).read_bytes().decode("ascii")
         ca = x509.load_pem_x509_certificate(ca_pem.encode())
     except (OSError, ValueError) as exc:
         reason = f"cannot read {ca_cert_path} on the control node: {type(exc).__name__}"

@@ -246,3 +246,18 @@ def test_no_ca_on_the_control_node(pki: Pki) -> None:
 def test_probe_lines_it_does_not_know(line: str) -> None:
     with pytest.raises(ValueError, match="line 2"):
         parse_probe(["package\tinstalled\topenssl", line])
+
+
+def test_a_host_file_that_is_not_text_is_redone_not_an_error(pki: Pki) -> None:
+    der = pki.cert.public_bytes(serialization.Encoding.DER)  # a CA certificate copied in DER, not PEM
+    encoded = base64.b64encode(der).decode()
+    lines = [f"pem\ttrust\t{encoded}" if line.startswith("pem\ttrust\t") else line for line in pki.probe()]
+    assert pki.redo(lines) == {"certificate": "", "trust": "the trusted CA file differs from the CA certificate"}
+
+
+def test_a_ca_certificate_with_crlf_is_compared_byte_for_byte(pki: Pki) -> None:
+    crlf = pem(pki.cert).replace("\n", "\r\n")
+    (pki.dir / "ca.crt").write_bytes(crlf.encode())
+    # the host has the controller's file byte for byte: nothing to redo, run after run
+    assert pki.redo(pki.probe(pem_ca=crlf, pem_trust=crlf)) == {"certificate": "", "trust": ""}
+    assert "differs" in pki.redo(pki.probe())["trust"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from provsec.audit import collect
+from provsec.controls import load_catalogue
 
 SSHD_T = """\
 port 22
@@ -196,3 +197,20 @@ def test_main_reads_the_request_in_every_form(monkeypatch: pytest.MonkeyPatch, t
     path.write_text('{"files": []}')
     assert collect.main([str(path)]) == 2
     assert "version" in capsys.readouterr().err
+
+
+def test_file_regex_names_the_line_the_match_is_about(tmp_path: Path) -> None:
+    # a leading \s* runs across blank lines: the line shown is the first one with text in the match
+    limits = tmp_path / "limits.conf"
+    limits.write_text("# limits\n\n\n*  hard  core  0\n")
+    found = collect.probe_file_regex([{"path": str(limits), "regex": r"^\s*\*\s+hard\s+core\s+0\s*$"}])
+    assert [(m["line_number"], m["line"]) for m in found[0]["matches"]] == [(4, "*  hard  core  0")]
+    # PS-ACCOUNTS-11 as the catalogue writes it, on a stack pam-auth-update wrote after an upgrade of libpam-runtime
+    catalogue = load_catalogue(Path(__file__).resolve().parents[2] / "playbooks" / "controls")
+    check = catalogue.get("PS-ACCOUNTS-11").check
+    auth = tmp_path / "common-auth"
+    auth.write_text("# here are the per-package modules\nauth\trequisite\tpam_faillock.so preauth\n"
+                    "auth\t[success=2 default=ignore]\tpam_unix.so nullok\n# auth pam_unix.so nullok\n")
+    found = collect.probe_file_regex([{"path": str(auth), "regex": check.regex}])
+    assert [(m["line_number"], m["line"]) for m in found[0]["matches"]] == [
+        (3, "auth\t[success=2 default=ignore]\tpam_unix.so nullok")]

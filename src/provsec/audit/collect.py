@@ -422,11 +422,15 @@ def probe_file_regex(requests: list[Json]) -> list[Json]:
                 continue
             last_start = -1
             for match in pattern.finditer(text):
-                start = text.rfind("\n", 0, match.start()) + 1
+                # the line shown is the one of the match's first non-blank character: a leading \s* may have run
+                # across blank lines before it
+                found = match.group()
+                first = match.start() + min(len(found) - len(found.lstrip()), max(len(found) - 1, 0))
+                start = text.rfind("\n", 0, first) + 1
                 if start == last_start:
                     continue  # one entry per line
                 last_start = start
-                end = text.find("\n", match.start())
+                end = text.find("\n", start)
                 line = text[start:end if end >= 0 else len(text)]
                 shown = line[:MATCH_LINE_MAX] if public else "(not world-readable: line not shown)"
                 entry["matches"].append({"file": file, "line_number": text.count("\n", 0, start) + 1,

@@ -125,6 +125,19 @@ def test_the_jail_is_ours_alone_and_loaded(hardened: Hardened) -> None:
     assert "nftables-multiport" in sh(lab, "fail2ban-client get sshd actions").stdout
 
 
+def test_an_old_jail_file_and_a_stopped_fail2ban_are_put_right(hardened: Hardened) -> None:
+    # The re-run reads by presence whether the jail file of earlier provsec versions exists and whether fail2ban is
+    # enabled and running: both must still be acted on.
+    lab = hardened.lab
+    old = "/etc/fail2ban/jail.d/provsec.conf"
+    assert sh(lab, f"printf '[sshd]\\nmaxretry = 9\\n' > {old} && systemctl stop fail2ban").returncode == 0
+    counts = ok_run(lab)
+    assert counts["changed"] >= 1, counts
+    assert sh(lab, f"test -e {old}").returncode != 0, f"{old} is still there"
+    assert sh(lab, "systemctl is-active fail2ban").stdout.strip() == "active"
+    assert sh(lab, "fail2ban-client get sshd maxretry").stdout.strip() == "5"
+
+
 @pytest.fixture
 def sources(hardened: Hardened) -> Iterator[LabHandle]:
     """PROBER and ADMIN as extra addresses of web1 (on lo, so nothing reaches the bridge); undone afterwards,

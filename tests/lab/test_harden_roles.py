@@ -7,6 +7,7 @@ Run with PROVSEC_LAB_KEEP=1 on a shared lab; every play is limited to db1 and we
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -23,6 +24,7 @@ from labfixture import REPO, LabHandle
 HOSTS = ("db1", "web1")
 LEGACY = "db1"  # gets legacy services, a world-writable file and directory before the first run
 PLAYBOOK = REPO / "tests" / "lab" / "playbooks" / "roles_accounts_kernel_banner_services.yml"
+UNIX_PROFILE = "/usr/share/pam-configs/unix"
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Hardened:
     breakglass_password: str
     extra_vars: Path
     first_run_s: float
+    unix_profile: str  # Debian's pam_unix profile (libpam-runtime's /usr/share/pam-configs/unix) on a fresh web1
 
 
 def ok_run(lab: LabHandle, *args: str) -> dict[str, dict[str, int]]:
@@ -50,6 +53,8 @@ def crypt_hash(password: str) -> str:
 def hardened(lab: LabHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
     for host in HOSTS:
         lab.reset_waiting(host)
+    unix_profile = lab.root("web1", f"base64 -w0 {UNIX_PROFILE}").stdout.strip()
+    assert "nullok" in base64.b64decode(unix_profile).decode(), "Debian's unix profile has no nullok to remove"
     password = f"Kc-{secrets.token_urlsafe(12)}-7a!"
     extra = tmp_path_factory.mktemp("breakglass") / "vault.json"
     extra.write_text(json.dumps({"vault_accounts_breakglass_password_hash": crypt_hash(password)}))
@@ -73,7 +78,7 @@ def hardened(lab: LabHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     ok_run(lab, "-e", f"@{extra}")
     first = time.monotonic() - started
     print(f"\nfirst run on {', '.join(HOSTS)}: {first:.1f} s")
-    yield Hardened(lab, password, extra, first)
+    yield Hardened(lab, password, extra, first, unix_profile)
 
 
 def test_a_second_run_changes_nothing(hardened: Hardened) -> None:
@@ -213,3 +218,36 @@ def test_the_notice_and_the_account_settings_are_in_place(hardened: Hardened) ->
         assert res.returncode == 0, res.stdout + res.stderr
     finally:
         lab.root(host, "userdel -r provsec-pwq")
+
+
+def test_an_upgrade_of_libpam_runtime_brings_no_empty_password_login_back(hardened: Hardened) -> None:
+    """Seen in CI: libpam-runtime's upgrade rewrote its unix profile with nullok and ran pam-auth-update --package."""
+    lab, host = hardened.lab, "web1"
+    upgrade = lab.root(host, f"echo {hardened.unix_profile} | base64 -d > {UNIX_PROFILE} "
+                             "&& DEBIAN_FRONTEND=noninteractive pam-auth-update --package")
+    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+    auth = lab.root(host, "grep -v '^#' /etc/pam.d/common-auth").stdout
+    assert re.search(r"\bpam_unix\.so\b", auth), auth
+    assert "nullok" not in auth, auth
+    # A user with an empty password: PAM lets it in where pam_unix has nullok, and not through common-auth.
+    assert lab.root(host, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q pamtester >/dev/null").returncode == 0
+    assert lab.root(host, "useradd -m provsec-empty && passwd -d provsec-empty && printf '%s\\n' "
+                          "'auth required pam_unix.so nullok' > /etc/pam.d/provsec-nullok-probe && printf '%s\\n' "
+                          "'@include common-auth' > /etc/pam.d/provsec-common-probe").returncode == 0
+    try:
+        with_nullok = lab.root(host, "echo | pamtester provsec-nullok-probe provsec-empty authenticate")
+        assert with_nullok.returncode == 0, with_nullok.stdout + with_nullok.stderr
+        common = lab.root(host, "echo | pamtester provsec-common-probe provsec-empty authenticate")
+        assert common.returncode != 0, "an empty password logs in through common-auth"
+    finally:
+        lab.root(host, "faillock --user provsec-empty --reset; userdel -r provsec-empty; "
+                       "rm -f /etc/pam.d/provsec-nullok-probe /etc/pam.d/provsec-common-probe")
+    # provsec-unix is Debian's profile of this release line for line, less nullok (and its own name and conflict)
+    ours = lab.root(host, "cat /usr/share/pam-configs/provsec-unix").stdout.splitlines()
+    debian = base64.b64decode(hardened.unix_profile).decode().replace(" nullok", "").splitlines()
+    assert "Conflicts: unix" in ours
+    assert [x for x in ours if not x.startswith(("Name:", "Conflicts:"))] == [x for x in debian
+                                                                              if not x.startswith("Name:")]
+    # and the next run finds nothing to put right
+    counts = ok_run(lab, "-e", f"@{hardened.extra_vars}")
+    assert {h: c["changed"] for h, c in counts.items()} == dict.fromkeys(HOSTS, 0)

@@ -179,6 +179,30 @@ def test_reset_empties_the_firewall_that_lives_in_the_namespace(lab: LabHandle) 
     assert "provsec_reset_probe" not in after.stdout, after.stdout
 
 
+def test_reset_puts_back_the_network_settings_that_live_in_the_namespace(lab: LabHandle) -> None:
+    """A reinstalled host starts from its namespace's first net.* settings: those a hardening run set (they live in
+    the namespace, which the reset keeps, not in the host's files) must not outlive the reset."""
+    host = lab.hosts[-1]
+    netns = lab.lab.profile().host(host).netns
+    keys = ["net.ipv4.conf.all.accept_redirects", "net.ipv4.conf.eth0.log_martians", "net.ipv6.conf.all.accept_ra",
+            "net.unix.max_dgram_qlen"]
+
+    def values() -> dict[str, str]:
+        res = subprocess.run(["ip", "netns", "exec", netns, "sysctl", *keys], capture_output=True, text=True,
+                             check=True, timeout=30)
+        return dict(line.split(" = ", 1) for line in res.stdout.splitlines())
+
+    first = values()
+    other = {k: str(int(v) + 1) if k == "net.unix.max_dgram_qlen" else "1" if v == "0" else "0"
+             for k, v in first.items()}
+    # set from inside the host, as a playbook does
+    res = lab.ssh(host, "sudo -n sysctl -q -w " + " ".join(f"{k}={v}" for k, v in other.items()))
+    assert res.returncode == 0, res.stderr
+    assert values() == other
+    lab.reset(host)
+    assert values() == first
+
+
 def test_up_again_reuses_the_running_lab(lab: LabHandle) -> None:
     before = sorted(nspawn_pids())
     state = lab.lab.up(lab.lab.profile().name, lab.lab.state().release, lab.inventory_dir)  # type: ignore[union-attr]

@@ -69,6 +69,9 @@ class Paths:
     def log(self, host: str) -> Path:
         return self.root / "logs" / f"{host}.log"
 
+    def net_settings(self, host: str) -> Path:
+        return self.root / "hosts" / host / "net-sysctl.json"
+
 
 @dataclass
 class LabState:
@@ -221,6 +224,7 @@ class Lab:
                                   keydir=self.paths.hostkeys(h.name),
                                   admin_pub=self.paths.key.with_suffix(".pub").read_text())
         net.create_host_net(prof, h)
+        net.save_net_settings(h, self.paths.net_settings(h.name))
         return mid
 
     def _write_known_hosts(self, prof: Profile) -> None:
@@ -284,6 +288,13 @@ class Lab:
             h = prof.host(host)
             hosts.stop_pids(list(hosts.nspawn_pids(hosts.machine_name(h.name))))
             net.clear_host_net(h)  # a firewall lives in the namespace, which the reset keeps
+            recorded = self.paths.net_settings(h.name)
+            if recorded.exists():  # so do its net.* sysctls
+                net.restore_net_settings(h, recorded)
+            else:
+                self.log(f"{h.name}: its namespace keeps the net.* settings it has now (this lab was brought up by "
+                         "an older provsec, which did not record the first ones): `provsec lab down` and `up` to "
+                         "reset them too")
             base_dir = Path(st.base)
             upper = self.paths.upper(h.name)
             for work in upper.parent.glob(".#*"):

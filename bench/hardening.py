@@ -6,7 +6,10 @@ Prints, each next to its target or baseline measured in this same run:
 - Lynis (Debian's package, default profile) hardening index and warnings on the host before and after;
 - two floors under those figures, measured here too: the packages the first run installed or upgraded, put in by
   one raw `apt-get install` on a fresh host (dpkg's own time, which no playbook can go under), and what one
-  Ansible module run costs on this machine (a play of PINGS pings), which prices each task of the re-run.
+  Ansible module run costs on this machine (a play of PINGS pings), which prices each task of the re-run;
+- what the targets leave room for: the first run needs at least that apt floor plus the re-run (the same checks with
+  nothing to change); the CPU time the whole machine (controller and lab hosts) spent during each run, which bounds
+  the parallel run from below: six hosts cannot finish before their CPU work fits on this machine's cores.
 Run as root: `sudo .venv/bin/python bench/hardening.py`. Needs the province lab (it brings it up, resets the
 hosts it uses, and leaves the lab up).
 """
@@ -132,6 +135,22 @@ def apt_floor(lab: Lab, host: str, packages: list[str]) -> tuple[float, int]:
     return time.monotonic() - started, res.returncode
 
 
+def busy_cpu() -> float:
+    """CPU-seconds this machine has spent busy since boot, on all cores and in every process (the controller and
+    the lab hosts alike): user, nice, system, irq and softirq of /proc/stat's first line; idle, iowait and steal are
+    not work done here."""
+    fields = Path("/proc/stat").read_text(encoding="ascii").split("\n", 1)[0].split()
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(*args: str) -> tuple[float, str, int, float]:
+    """playbook(), and the CPU-seconds the machine spent busy while it ran."""
+    cpu = busy_cpu()
+    secs, out, rc = playbook(*args)
+    return secs, out, rc, busy_cpu() - cpu
+
+
 def module_cost(host: str) -> float:
     """Seconds one Ansible module run (ping, with become, pipelining) takes here, from a play of PINGS of them."""
     with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="provsec-pings-") as play:
@@ -158,7 +177,7 @@ def main() -> int:
         lab.reset(host)
     before = lynis(lab, ONE)
     packages_before = installed(lab, ONE)
-    first, out1, rc1 = playbook("playbooks/harden.yml", "-l", ONE)
+    first, out1, rc1, cpu1 = measured("playbooks/harden.yml", "-l", ONE)
     packages_after = installed(lab, ONE)
     put_in = sorted(p for p, v in packages_after.items() if packages_before.get(p) != v)
     again, out2, rc2 = playbook("playbooks/harden.yml", "-l", ONE)
@@ -172,7 +191,8 @@ def main() -> int:
     per_module = module_cost(ONE)
     for host in hosts:
         lab.reset(host)
-    parallel, out3, rc3 = playbook("playbooks/harden.yml", "-e", "harden_serial=100%")
+    parallel, out3, rc3, cpu6 = measured("playbooks/harden.yml", "-e", "harden_serial=100%")
+    cores = os.cpu_count() or 1
     print(f"harden.yml on the province lab (Debian bookworm, {os.cpu_count()} cores)")
     print(f"  one host, first run : {first:6.1f} s  changed={counted(out1, ONE, 'changed'):<3} "
           f"target {TARGET_FIRST_S:.0f} s"
@@ -182,6 +202,8 @@ def main() -> int:
           f"{'' if rc2 == 0 else '  FAILED'}")
     print(f"    floor of the first run: one raw apt-get install of the {len(put_in)} packages it installed or "
           f"upgraded, on a fresh {ONE}: {floor:.1f} s{'' if floor_rc == 0 else '  FAILED'}")
+    print(f"    room under the target: the first run needs at least the apt floor plus the re-run, "
+          f"{floor:.1f} + {again:.1f} = {floor + again:.1f} s (target {TARGET_FIRST_S:.0f} s)")
     print(f"    price of a task: one module run costs {per_module:.2f} s here ({PINGS} pings with become); "
           f"the re-run ran {counted(out2, ONE, 'ok')} tasks (its ok count, local ones included)")
     for label, output in (("first run", out1), ("re-run", out2), ("parallel run", out3)):
@@ -191,6 +213,11 @@ def main() -> int:
         print(f"    slowest tasks, {label}: " + "; ".join(f"{name} {secs:.0f} s" for name, secs in slowest(output)))
     print(f"  {len(hosts)} hosts, parallel  : {parallel:6.1f} s  = {parallel / first:.1f}x one host "
           f"(target {TARGET_PARALLEL_X:.0f}x), forks={forks()}{'' if rc3 == 0 else '  FAILED'}")
+    print(f"    CPU: the one-host first run kept the machine busy {cpu1:.0f} CPU-s ({cpu1 / first:.2f} of "
+          f"{cores} cores on average); six of them on {cores} cores need at least 6 x {cpu1:.0f} / {cores} = "
+          f"{6 * cpu1 / cores:.0f} s = {6 * cpu1 / cores / first:.1f}x one host")
+    print(f"    CPU: the parallel run used {cpu6:.0f} CPU-s ({cpu6 / cpu1:.1f}x the one-host run), "
+          f"{cpu6 / parallel:.2f} of {cores} cores on average")
     print(f"  Lynis {before.version} on {ONE}: hardening index {before.index} before -> {after.index} after; "
           f"warnings {len(before.warnings)} -> {len(after.warnings)} (target: >= 85, 0 warnings)")
     for warning in after.warnings:

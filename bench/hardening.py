@@ -193,7 +193,7 @@ def main() -> int:
         lab.reset(host)
     parallel, out3, rc3, cpu6 = measured("playbooks/harden.yml", "-e", "harden_serial=100%")
     cores = os.cpu_count() or 1
-    print(f"harden.yml on the province lab (Debian bookworm, {os.cpu_count()} cores)")
+    print(f"harden.yml on the province lab (Debian bookworm, {cores} cores)")
     print(f"  one host, first run : {first:6.1f} s  changed={counted(out1, ONE, 'changed'):<3} "
           f"target {TARGET_FIRST_S:.0f} s"
           f"{'' if rc1 == 0 else '  FAILED'}")

@@ -286,15 +286,10 @@ class Lab:
                 raise ProvsecError("no lab is up: run `provsec lab up` first")
             prof = profile(st.profile)
             h = prof.host(host)
+            recorded = net.recorded_net_settings(h, self.paths.net_settings(h.name))  # before the host is stopped
             hosts.stop_pids(list(hosts.nspawn_pids(hosts.machine_name(h.name))))
             net.clear_host_net(h)  # a firewall lives in the namespace, which the reset keeps
-            recorded = self.paths.net_settings(h.name)
-            if recorded.exists():  # so do its net.* sysctls
-                net.restore_net_settings(h, recorded)
-            else:
-                self.log(f"{h.name}: its namespace keeps the net.* settings it has now (this lab was brought up by "
-                         "an older provsec, which did not record the first ones): `provsec lab down` and `up` to "
-                         "reset them too")
+            net.restore_net_settings(h, recorded)  # so do its net.* sysctls
             base_dir = Path(st.base)
             upper = self.paths.upper(h.name)
             for work in upper.parent.glob(".#*"):

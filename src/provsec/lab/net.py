@@ -108,9 +108,9 @@ def clear_host_net(host: HostSpec) -> None:
 
 
 # Runs inside a host's namespace (`ip netns exec`), where /proc/sys/net is that namespace's own. "read" prints every
-# readable setting under it as JSON (path under /proc/sys -> value); "restore" reads such a JSON on stdin and writes
+# readable setting under it as JSON (path under /proc/sys -> value); "restore" reads such a JSON on stdin, writes
 # back each writable setting whose value differs now (twice: ip_forward, for one, rewrites the per-interface values
-# written before it), and prints what it wrote and what it could not.
+# written before it), and prints the settings it could not write, as JSON (path -> reason).
 _SYSCTL_SCRIPT = r"""
 import json, os, sys
 def now():
@@ -127,7 +127,7 @@ def now():
 if sys.argv[1] == "read":
     json.dump(now(), sys.stdout)
     sys.exit(0)
-want, written, failed = json.load(sys.stdin), set(), {}
+want, failed = json.load(sys.stdin), {}
 for _ in range(2):
     seen = now()
     for key, value in sorted(want.items()):
@@ -137,11 +137,10 @@ for _ in range(2):
         try:
             with open(path, "w", encoding="ascii") as f:
                 f.write(value)
-            written.add(key)
             failed.pop(key, None)
         except OSError as exc:
             failed[key] = f"{value!r}: {exc.strerror}"
-json.dump({"written": sorted(written), "failed": failed}, sys.stdout)
+json.dump(failed, sys.stdout)
 """
 
 
@@ -157,25 +156,29 @@ def save_net_settings(host: HostSpec, path: Path) -> None:
     path.write_text(json.dumps(_in_netns(host, "read"), indent=0, sort_keys=True) + "\n")
 
 
-def restore_net_settings(host: HostSpec, path: Path) -> list[str]:
-    """Put back the net.* sysctls that save_net_settings recorded (the host must be stopped); returns what it wrote.
+def recorded_net_settings(host: HostSpec, path: Path) -> str:
+    """The record save_net_settings wrote for host (JSON text), checked before a reset stops the host."""
+    try:
+        recorded = path.read_text(encoding="ascii")
+        json.loads(recorded)
+    except (OSError, ValueError) as exc:
+        # a lab brought up by a provsec older than the record has none
+        raise ProvsecError(f"{host.name}: cannot read the record of its namespace's first settings {path}: {exc}; "
+                           "bring the lab down and up again") from exc
+    return recorded
+
+
+def restore_net_settings(host: HostSpec, recorded: str) -> None:
+    """Put back the net.* sysctls of a record (recorded_net_settings); the host must be stopped.
 
     A reset gives the host a fresh overlay but keeps its namespace, and net.* sysctls belong to the namespace: without
     this, the values a hardening run set (no redirects, rp_filter, no router advertisements, ...) would outlive the
     reinstall, and a "fresh" host would already pass those controls (seen: Lynis KRNL-6000 scored 24 of 33 on a db1
     reset after a hardening run, 15 on a db1 in a new namespace)."""
-    try:
-        recorded = json.loads(path.read_text(encoding="ascii"))
-    except (OSError, ValueError) as exc:
-        raise ProvsecError(f"{host.name}: cannot read the record of its namespace's first settings {path}: {exc}; "
-                           "bring the lab down and up again") from exc
-    answer = _in_netns(host, "restore", json.dumps(recorded))
-    failed: dict[str, str] = answer["failed"]
+    failed: dict[str, str] = _in_netns(host, "restore", recorded)
     if failed:
         raise ProvsecError(f"{host.name}: could not put back these settings of its namespace {host.netns}: "
                            + "; ".join(f"{k} = {v}" for k, v in sorted(failed.items())))
-    written: list[str] = answer["written"]
-    return written
 
 
 def delete_all() -> tuple[int, int]:
